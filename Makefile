@@ -1,0 +1,46 @@
+# wyn-edge. `make dev` runs the edge locally in front of the demo origin; `make test` runs every
+# test. Both install what is missing first (see tests/scripts/tools.sh).
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
+export WRANGLER_SEND_METRICS := false
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: tools build dev test unit e2e check fmt bench clean
+
+tools:
+	@tests/scripts/tools.sh
+
+build: tools
+	@tests/scripts/build.sh
+
+dev: build
+	@tests/scripts/dev.sh
+
+## Every check CI runs: formatting, lints (host and wasm), unit tests, then the end-to-end suite
+## against the real worker in wrangler dev.
+test: check unit e2e
+
+check: tools
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	cargo clippy -p wyn-edge -p wyn-edge-shared --target wasm32-unknown-unknown --quiet -- -D warnings
+
+unit:
+	cargo test --workspace --lib --bins --quiet
+	cargo test --workspace --doc --quiet
+
+e2e: build
+	cargo test -p wyn-edge-tests --test e2e
+
+fmt:
+	cargo fmt --all
+
+## Load on loopback against the demo origin directly and through the edge (needs wrk: installed
+## from Debian's packages when missing).
+bench: build
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	cargo run --quiet --release -p wyn-edge-tests --bin bench
+
+clean:
+	cargo clean
+	rm -rf edge/build .wrangler

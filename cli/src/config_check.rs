@@ -1,0 +1,154 @@
+//! `wynctl config check`: reads wrangler.toml as wrangler does (top level, or one `[env.NAME]`,
+//! whose `vars` are not inherited), validates `EDGE` and `ORIGIN_URL` with the worker's own code,
+//! and prints the effective settings or every problem found.
+
+use std::path::Path;
+
+use anyhow::Context;
+use wyn_edge_shared::config::{parse_origin_url, units, ConfigError, EdgeConfig, EDGE_VAR, ORIGIN_VAR};
+
+/// The outcome of checking one environment.
+#[derive(Debug)]
+pub struct Checked {
+    /// The effective config, when it validates.
+    pub config: Option<EdgeConfig>,
+    /// The origin URL, when it validates.
+    pub origin: Option<String>,
+    /// Every problem, with the field it concerns.
+    pub problems: Vec<ConfigError>,
+}
+
+/// Checks the `[vars]` of `env` (or the top level) in a wrangler.toml text.
+pub fn check(text: &str, env: Option<&str>) -> anyhow::Result<Checked> {
+    let doc: toml::Table = toml::from_str(text).context("not valid TOML")?;
+    let scope = match env {
+        None => &doc,
+        Some(name) => doc
+            .get("env")
+            .and_then(|e| e.get(name))
+            .and_then(toml::Value::as_table)
+            .with_context(|| format!("no [env.{name}] in this file"))?,
+    };
+    let prefix = env.map(|n| format!("env.{n}.vars.")).unwrap_or_else(|| "vars.".into());
+    let vars = scope.get("vars").and_then(toml::Value::as_table);
+    let mut problems = Vec::new();
+    let config = match vars.and_then(|v| v.get(EDGE_VAR)) {
+        None => Some(EdgeConfig::default()),
+        Some(edge) => match EdgeConfig::from_value(serde_json::to_value(edge)?) {
+            Ok(c) => Some(c),
+            Err(errors) => {
+                problems.extend(errors.0);
+                None
+            }
+        },
+    };
+    let origin = match vars.and_then(|v| v.get(ORIGIN_VAR)) {
+        Some(toml::Value::String(s)) => parse_origin_url(s).map_err(|e| problems.push(e)).ok(),
+        Some(other) => {
+            problems.push(ConfigError {
+                field: ORIGIN_VAR.into(),
+                message: format!("expected a string URL, found a {}", other.type_str()),
+            });
+            None
+        }
+        None => {
+            problems.push(ConfigError { field: ORIGIN_VAR.into(), message: "expected a URL, found nothing".into() });
+            None
+        }
+    };
+    for p in &mut problems {
+        p.field = format!("{prefix}{}", p.field);
+    }
+    Ok(Checked { config, origin, problems })
+}
+
+/// Runs the command; exit 0 when valid, 1 with every problem listed otherwise.
+pub fn run(path: &Path, env: Option<&str>, json: bool) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let checked = check(&text, env).with_context(|| format!("reading {}", path.display()))?;
+    if json {
+        let problems: Vec<_> =
+            checked.problems.iter().map(|p| serde_json::json!({"field": p.field, "message": p.message})).collect();
+        let out = serde_json::json!({
+            "file": path.display().to_string(),
+            "env": env,
+            "valid": checked.problems.is_empty(),
+            "origin_url": checked.origin,
+            "edge": checked.config,
+            "problems": problems,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else if checked.problems.is_empty() {
+        print!("{}", render(path, env, &checked));
+    } else {
+        for p in &checked.problems {
+            eprintln!("{}: {p}", path.display());
+        }
+        eprintln!("{} problem(s); the worker would serve as a plain proxy with defaults", checked.problems.len());
+    }
+    Ok(if checked.problems.is_empty() { 0 } else { 1 })
+}
+
+fn render(path: &Path, env: Option<&str>, checked: &Checked) -> String {
+    let mut out = format!("{} [{}]: valid\n", path.display(), env.unwrap_or("top level"));
+    if let Some(origin) = &checked.origin {
+        out.push_str(&format!("  origin                 {origin}\n"));
+    }
+    if let Some(c) = &checked.config {
+        let d = |d| units::format_duration(d);
+        out.push_str(&format!("  origin_timeout         {}\n", d(c.origin_timeout)));
+        out.push_str(&format!("  max_request_body       {} bytes\n", c.max_request_body));
+        out.push_str(&format!("  version                {}\n", c.version.as_deref().unwrap_or("(from the platform)")));
+        out.push_str(&format!(
+            "  health                 probe {} within {}, reused {}\n",
+            c.health.probe_path,
+            d(c.health.probe_timeout),
+            d(c.health.cache_for)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_committed_wrangler_toml_validates_in_every_environment() {
+        let text = include_str!("../../wrangler.toml");
+        for env in [None, Some("preview"), Some("production")] {
+            let c = check(text, env).unwrap();
+            assert!(c.problems.is_empty(), "{env:?}: {:?}", c.problems);
+            assert!(c.origin.is_some());
+        }
+        assert_eq!(check(text, Some("production")).unwrap().origin.as_deref(), Some("https://wyn.vercel.app"));
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_place() {
+        let text = r#"
+            [env.production.vars]
+            ORIGIN_URL = "ftp://x"
+            [env.production.vars.EDGE]
+            origin_timeout = "0s"
+            max_request_body = "0B"
+        "#;
+        let c = check(text, Some("production")).unwrap();
+        let got: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert!(got[0].starts_with("env.production.vars.EDGE.origin_timeout: expected a duration above 0"));
+        assert!(got[1].starts_with("env.production.vars.EDGE.max_request_body:"));
+        assert!(got[2].starts_with("env.production.vars.EDGE.health.probe_timeout:"));
+        assert!(got[3].starts_with("env.production.vars.ORIGIN_URL: expected an http or https URL"));
+    }
+
+    #[test]
+    fn environments_do_not_inherit_vars() {
+        let text = "[vars]\nORIGIN_URL = \"https://a.example\"\n[env.preview]\nname = \"p\"\n";
+        let c = check(text, Some("preview")).unwrap();
+        assert_eq!(c.problems.len(), 1);
+        assert_eq!(c.problems[0].field, "env.preview.vars.ORIGIN_URL");
+        assert!(check(text, Some("nope")).unwrap_err().to_string().contains("no [env.nope]"));
+        assert!(check("not = [toml", None).is_err());
+    }
+}

@@ -1,0 +1,82 @@
+//! `wynctl`: the wyn-edge ops CLI.
+//!
+//! Exit codes: 0 all good; 1 a problem was found (degraded edge, invalid config); 2 the edge is
+//! unhealthy or unreachable, or the command could not run.
+
+mod config_check;
+mod health;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+/// Operate the wyn-edge worker: health, configuration checks (and, soon, metrics and deploys).
+#[derive(Debug, Parser)]
+#[command(name = "wynctl", version, about, propagate_version = true)]
+struct Cli {
+    /// Base URL of the edge.
+    #[arg(long, global = true, env = "WYN_EDGE_URL", default_value = "http://127.0.0.1:8787")]
+    url: String,
+    /// Admin token for the edge's admin API (never needed for health).
+    #[arg(long, global = true, env = "WYN_ADMIN_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print machine-readable JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Give up on the edge after this many seconds.
+    #[arg(long, global = true, default_value_t = 10)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the edge's and the origin's health. Exit 0 healthy, 1 degraded, 2 unhealthy or unreachable.
+    Health,
+    /// Work with the edge configuration in wrangler.toml.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the edge config with the worker's own code and print the effective settings.
+    /// Exit 1 with every problem listed when it does not validate.
+    Check {
+        /// The wrangler config file.
+        #[arg(long, short = 'c', default_value = "wrangler.toml")]
+        config: PathBuf,
+        /// A wrangler environment (`[env.NAME]`), e.g. `production`.
+        #[arg(long, short = 'e')]
+        env: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wynctl: error: {e:#}");
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Health => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(cli.timeout))
+                .user_agent(concat!("wynctl/", env!("CARGO_PKG_VERSION")))
+                .build()?;
+            rt.block_on(health::run(&client, &cli.url, cli.json))
+        }
+        Command::Config(ConfigCommand::Check { config, env }) => config_check::run(&config, env.as_deref(), cli.json),
+    }
+}

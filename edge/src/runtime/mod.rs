@@ -1,0 +1,151 @@
+//! The adapter between the pure policy modules and the Workers runtime: the only code that touches
+//! `worker::Env`, `web_sys::Request` and `web_sys::Response`.
+//!
+//! It reads each request header at most once, and only those a decision needs: every read
+//! crosses the JS boundary.
+
+pub mod health;
+pub mod settings;
+pub mod upstream;
+
+use wasm_bindgen::JsValue;
+use web_sys::{Headers, Request, Response, ResponseInit};
+use wyn_edge_shared::{problem, REQUEST_ID_HEADER};
+
+pub use settings::{settings, Settings};
+
+use crate::error::{Culprit, EdgeError};
+use crate::{admin, forwarding, request_id};
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
+    fn random_uuid() -> String;
+}
+
+/// What the pipeline knows about the request it is handling.
+pub struct Incoming {
+    /// The runtime's request, whose body is streamed on untouched.
+    pub raw: Request,
+    /// Its headers (a handle: reading one still crosses into JS).
+    pub headers: Headers,
+    /// The request method, as sent.
+    pub method: String,
+    url: String,
+    /// The request id: the client's if well formed, else a new UUID.
+    pub request_id: String,
+    /// When the edge received the request, in ms since the epoch.
+    pub started_ms: f64,
+}
+
+impl Incoming {
+    /// Wraps the runtime's request.
+    pub fn new(raw: Request, _settings: &Settings) -> Self {
+        let headers = raw.headers();
+        let request_id = request_id::accept(header(&headers, REQUEST_ID_HEADER).as_deref())
+            .map_or_else(random_uuid, str::to_owned);
+        Self { method: raw.method(), url: raw.url(), headers, raw, request_id, started_ms: js_sys::Date::now() }
+    }
+
+    /// The URL split into scheme, authority and path; the runtime always gives an absolute URL.
+    pub fn url(&self) -> forwarding::UrlParts<'_> {
+        forwarding::split_url(&self.url).unwrap_or(forwarding::UrlParts {
+            scheme: "https",
+            authority: "",
+            path_and_query: "/",
+        })
+    }
+
+    /// The request path, without the query.
+    pub fn path(&self) -> &str {
+        self.url().path()
+    }
+
+    /// One request header.
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.headers, name)
+    }
+
+    /// Whether the method never carries a body.
+    pub fn is_bodiless(&self) -> bool {
+        matches!(self.method.as_str(), "GET" | "HEAD")
+    }
+
+    /// Whether the request's `Authorization` carries the admin token.
+    pub fn carries_admin_token(&self, settings: &Settings) -> bool {
+        settings.admin_token.is_some()
+            && admin::is_admin_token(self.header("authorization").as_deref(), settings.admin_token.as_deref())
+    }
+
+    /// Refuses a body whose declared length is above `limit` (413) or unreadable (400).
+    pub fn check_body_size(&self, limit: u64) -> Result<(), EdgeError> {
+        if self.is_bodiless() {
+            return Ok(());
+        }
+        match self.header("content-length") {
+            None => Ok(()),
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > limit => Err(EdgeError::payload_too_large(limit)),
+                Ok(_) => Ok(()),
+                Err(_) => Err(EdgeError::bad_request("Content-Length is not a number.")),
+            },
+        }
+    }
+}
+
+/// Reads one header; a failed read (an invalid name) counts as absent.
+pub fn header(headers: &Headers, name: &str) -> Option<String> {
+    headers.get(name).ok().flatten()
+}
+
+/// Turns the pipeline's result into the response sent to the client, with the request id on it.
+pub fn respond(result: Result<Response, EdgeError>, req: &Incoming) -> Response {
+    match result {
+        Ok(response) => {
+            // Responses the pipeline built or rebuilt have mutable headers.
+            let _ = response.headers().set(REQUEST_ID_HEADER, &req.request_id);
+            response
+        }
+        Err(error) => problem_response(&error, req),
+    }
+}
+
+fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
+    if error.culprit != Culprit::Client {
+        worker::console_warn!(
+            "{{\"event\":\"problem\",\"type\":\"{}\",\"culprit\":\"{:?}\",\"request_id\":\"{}\"}}",
+            error.kind.slug(),
+            error.culprit,
+            req.request_id
+        );
+    }
+    let body = error.to_problem(&req.request_id).to_json();
+    let mut extra: Vec<(&str, &str)> = vec![(REQUEST_ID_HEADER, req.request_id.as_str())];
+    match error.kind {
+        problem::ProblemType::Unauthorized => extra.push(("www-authenticate", "Bearer realm=\"wyn-edge\"")),
+        problem::ProblemType::MethodNotAllowed => extra.push(("allow", "GET, HEAD")),
+        _ => {}
+    }
+    text_response(error.kind.status(), problem::CONTENT_TYPE, &body, &extra)
+}
+
+/// A response the edge writes itself: never cached, never sniffed.
+pub fn text_response(status: u16, content_type: &str, body: &str, extra: &[(&str, &str)]) -> Response {
+    let headers = Headers::new().unwrap_or_else(|_| unreachable_headers());
+    let _ = headers.set("content-type", content_type);
+    let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
+    for (name, value) in extra {
+        let _ = headers.set(name, value);
+    }
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(Some(body), &init)
+        .or_else(|_| Response::new_with_opt_str_and_init(None, &ResponseInit::new()))
+        .unwrap_or_else(|e| wasm_bindgen::throw_val(e))
+}
+
+fn unreachable_headers() -> Headers {
+    wasm_bindgen::throw_val(JsValue::from_str("the runtime cannot create a Headers object"))
+}

@@ -1,0 +1,86 @@
+//! Per-isolate settings: the `EDGE` config, `ORIGIN_URL`, the admin token and the version, read
+//! from the environment once per isolate.
+//!
+//! A config that does not validate never stops the edge: it serves as a plain proxy with the
+//! defaults, reports the errors in `/__edge/health` and logs them once.
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+use worker::Env;
+use wyn_edge_shared::config::{parse_origin_url, ConfigError, ConfigErrors, EdgeConfig, EDGE_VAR, ORIGIN_VAR};
+
+/// Name of the secret holding the admin API token.
+pub const ADMIN_TOKEN_SECRET: &str = "EDGE_ADMIN_TOKEN";
+/// Name of Cloudflare's version metadata binding.
+pub const VERSION_METADATA_BINDING: &str = "CF_VERSION_METADATA";
+
+/// What the isolate serves with.
+#[derive(Debug)]
+pub struct Settings {
+    /// The effective config: the validated one, or the defaults when it did not validate.
+    pub config: EdgeConfig,
+    /// Why the configured `EDGE` was rejected, if it was.
+    pub config_errors: Option<ConfigErrors>,
+    /// The origin URL without a trailing slash, or why there is none.
+    pub origin: Result<String, ConfigError>,
+    /// The admin token, when set and not empty.
+    pub admin_token: Option<String>,
+    /// The version this worker reports.
+    pub version: String,
+}
+
+thread_local! {
+    static SETTINGS: OnceCell<Rc<Settings>> = const { OnceCell::new() };
+}
+
+/// The isolate's settings, loaded from `env` on first use.
+pub fn settings(env: &Env) -> Rc<Settings> {
+    SETTINGS.with(|cell| cell.get_or_init(|| Rc::new(load(env))).clone())
+}
+
+fn binding(env: &Env, name: &str) -> JsValue {
+    js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn load(env: &Env) -> Settings {
+    let edge = binding(env, EDGE_VAR);
+    let parsed = if edge.is_undefined() {
+        Ok(EdgeConfig::default())
+    } else if let Some(text) = edge.as_string() {
+        // `wrangler dev --var EDGE:'{...}'` passes the object as JSON text.
+        EdgeConfig::from_json(&text)
+    } else {
+        let text = js_sys::JSON::stringify(&edge).ok().and_then(|s| s.as_string()).unwrap_or_default();
+        EdgeConfig::from_json(&text)
+    };
+    let (config, config_errors) = match parsed {
+        Ok(config) => (config, None),
+        Err(errors) => {
+            worker::console_error!("wyn-edge: EDGE config rejected, serving with defaults: {errors}");
+            (EdgeConfig::default(), Some(errors))
+        }
+    };
+    let origin = binding(env, ORIGIN_VAR).as_string().map_or_else(
+        || {
+            Err(ConfigError {
+                field: ORIGIN_VAR.into(),
+                message: "expected an absolute URL like \"https://app.example\", found nothing".into(),
+            })
+        },
+        |text| parse_origin_url(&text),
+    );
+    if let Err(e) = &origin {
+        worker::console_error!("wyn-edge: {e}");
+    }
+    let admin_token = binding(env, ADMIN_TOKEN_SECRET).as_string().filter(|t| !t.is_empty());
+    let platform_version = js_sys::Reflect::get(&binding(env, VERSION_METADATA_BINDING), &JsValue::from_str("id"))
+        .ok()
+        .and_then(|id| id.as_string())
+        .filter(|id| !id.is_empty());
+    let version = platform_version
+        .or_else(|| config.version.clone())
+        .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+    Settings { config, config_errors, origin, admin_token, version }
+}

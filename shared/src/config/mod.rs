@@ -1,0 +1,246 @@
+//! The edge configuration: the `[vars.EDGE]` object of `wrangler.toml`, plus the `ORIGIN_URL` var.
+//!
+//! Parsing reports the first value that does not fit the schema, with its path; validation then
+//! reports every rule the parsed values break. Both name the field (`EDGE.health.probe_timeout`) and
+//! say what was expected and what was found.
+//!
+//! ```
+//! use wyn_edge_shared::config::EdgeConfig;
+//! let err = EdgeConfig::from_json(r#"{"origin_timeout": "sixty"}"#).unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     r#"EDGE.origin_timeout: expected a duration like "60s" or "5m", found "sixty""#
+//! );
+//! ```
+
+pub mod units;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the `[vars]` entry that holds the structured config.
+pub const EDGE_VAR: &str = "EDGE";
+/// Name of the `[vars]` entry that holds the origin URL.
+pub const ORIGIN_VAR: &str = "ORIGIN_URL";
+
+/// Workers refuse request bodies above this on every plan, so a larger limit is meaningless.
+const MAX_BODY_CEILING: u64 = 500 * 1000 * 1000;
+const MAX_TIMEOUT: Duration = Duration::from_secs(600);
+const MAX_HEALTH_CACHE: Duration = Duration::from_secs(60);
+
+/// One thing wrong with the config.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    /// Where: `EDGE.health.probe_timeout`, `ORIGIN_URL`.
+    pub field: String,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { field: field.into(), message: message.into() }
+    }
+}
+
+/// Everything wrong with a config; never empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The validated edge configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeConfig {
+    /// Longest wait for the origin's response head before answering 504.
+    #[serde(default = "defaults::origin_timeout", with = "units::duration")]
+    pub origin_timeout: Duration,
+    /// Largest request body the edge forwards, judged from `Content-Length` (413 above it).
+    #[serde(default = "defaults::max_request_body", with = "units::size")]
+    pub max_request_body: u64,
+    /// The version reported when the platform does not say (no version metadata binding).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// How the edge probes the origin for `/__edge/health`.
+    #[serde(default)]
+    pub health: HealthConfig,
+}
+
+/// The origin probe behind `/__edge/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthConfig {
+    /// Path on the origin that answers 2xx when the app is well.
+    #[serde(default = "defaults::probe_path")]
+    pub probe_path: String,
+    /// Longest wait for the probe.
+    #[serde(default = "defaults::probe_timeout", with = "units::duration")]
+    pub probe_timeout: Duration,
+    /// How long one probe result is reused, so a flood of health checks cannot flood the origin.
+    #[serde(default = "defaults::probe_cache", with = "units::duration")]
+    pub cache_for: Duration,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            probe_path: defaults::probe_path(),
+            probe_timeout: defaults::probe_timeout(),
+            cache_for: defaults::probe_cache(),
+        }
+    }
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            origin_timeout: defaults::origin_timeout(),
+            max_request_body: defaults::max_request_body(),
+            version: None,
+            health: HealthConfig::default(),
+        }
+    }
+}
+
+mod defaults {
+    use std::time::Duration;
+
+    pub fn origin_timeout() -> Duration {
+        Duration::from_secs(30)
+    }
+    pub fn max_request_body() -> u64 {
+        100 * 1000 * 1000
+    }
+    pub fn probe_path() -> String {
+        "/api/health".into()
+    }
+    pub fn probe_timeout() -> Duration {
+        Duration::from_secs(2)
+    }
+    pub fn probe_cache() -> Duration {
+        Duration::from_secs(5)
+    }
+}
+
+impl EdgeConfig {
+    /// Parses and validates the `EDGE` object given as JSON text.
+    pub fn from_json(text: &str) -> Result<Self, ConfigErrors> {
+        let value = serde_json::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError::new(EDGE_VAR, format!("expected a JSON object, found invalid JSON ({e})"))])
+        })?;
+        Self::from_value(value)
+    }
+
+    /// Parses and validates the `EDGE` object given as a JSON value (what `wynctl` gets from TOML).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigErrors> {
+        if !value.is_object() {
+            let found = match value {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            };
+            return Err(ConfigErrors(vec![ConfigError::new(
+                EDGE_VAR,
+                format!("expected an object (a TOML table), found {found}"),
+            )]));
+        }
+        let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { EDGE_VAR.to_owned() } else { format!("{EDGE_VAR}.{path}") };
+            ConfigErrors(vec![ConfigError::new(field, e.inner().to_string())])
+        })?;
+        config.validate().map(|()| config)
+    }
+
+    /// Checks the rules a parsed config must keep; reports every one it breaks.
+    pub fn validate(&self) -> Result<(), ConfigErrors> {
+        let mut errors = Vec::new();
+        let mut check = |ok: bool, field: &str, message: String| {
+            if !ok {
+                errors.push(ConfigError::new(format!("{EDGE_VAR}.{field}"), message));
+            }
+        };
+        let fmt = |d: Duration| format!("{:?}", units::format_duration(d));
+        check(
+            !self.origin_timeout.is_zero() && self.origin_timeout <= MAX_TIMEOUT,
+            "origin_timeout",
+            format!("expected a duration above 0 and at most \"10m\", found {}", fmt(self.origin_timeout)),
+        );
+        check(
+            self.max_request_body > 0 && self.max_request_body <= MAX_BODY_CEILING,
+            "max_request_body",
+            format!(
+                "expected a size above 0 and at most \"500MB\", found {} bytes",
+                self.max_request_body
+            ),
+        );
+        if let Some(v) = &self.version {
+            check(
+                !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()),
+                "version",
+                format!("expected 1 to 64 visible ASCII characters, found {v:?}"),
+            );
+        }
+        let h = &self.health;
+        check(
+            h.probe_path.starts_with('/') && !h.probe_path.starts_with("//"),
+            "health.probe_path",
+            format!("expected a path starting with \"/\", found {:?}", h.probe_path),
+        );
+        check(
+            !h.probe_timeout.is_zero() && h.probe_timeout <= self.origin_timeout,
+            "health.probe_timeout",
+            format!(
+                "expected a duration above 0 and at most origin_timeout ({}), found {}",
+                fmt(self.origin_timeout),
+                fmt(h.probe_timeout)
+            ),
+        );
+        check(
+            h.cache_for <= MAX_HEALTH_CACHE,
+            "health.cache_for",
+            format!("expected at most \"1m\", found {}", fmt(h.cache_for)),
+        );
+        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+    }
+}
+
+/// Parses `ORIGIN_URL`: an absolute `http` or `https` URL with a host and nothing after the path.
+///
+/// The returned string has no trailing slash, so `origin + request_path` is the upstream URL.
+pub fn parse_origin_url(text: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError::new(ORIGIN_VAR, format!("{why}, found {text:?}"));
+    let url = url::Url::parse(text.trim()).map_err(|_| bad("expected an absolute URL like \"https://app.example\""))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad("expected an http or https URL"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("expected a URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("expected no query, fragment or credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,113 @@
+//! Human units in the config: durations like `"60s"` or `"5m"`, sizes like `"1MB"`.
+//!
+//! Used as `#[serde(with = "...")]` helpers, so a wrong value is reported with the field's path and
+//! what was expected.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+
+/// Parses a duration written like `"60s"`, `"5m"`, `"250ms"` or `"1h 30m"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|_| format!("expected a duration like \"60s\" or \"5m\", found {text:?}"))
+}
+
+/// Parses a size written like `"1MB"`, `"512KiB"` or `"100 B"`, in bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|size| size.as_u64())
+        .map_err(|_| format!("expected a size like \"1MB\" or \"512KiB\", found {text:?}"))
+}
+
+/// Formats a duration the way the config writes it.
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Serde helpers for `Duration` fields.
+pub mod duration {
+    use super::*;
+
+    /// Serialises as `"60s"`.
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+
+    /// Deserialises from a string like `"60s"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Duration;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration like \"60s\" or \"5m\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
+                parse_duration(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Serde helpers for size fields, held as bytes.
+pub mod size {
+    use super::*;
+
+    /// Serialises as `"1.0 MB"`.
+    pub fn serialize<S: Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&bytesize::ByteSize::b(*bytes).to_string())
+    }
+
+    /// Deserialises from a string like `"1MB"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = u64;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a size like \"1MB\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
+                parse_size(v).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
+        let err = parse_duration("sixty").unwrap_err();
+        assert_eq!(err, "expected a duration like \"60s\" or \"5m\", found \"sixty\"");
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("-5s").is_err());
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_size("512 KiB"), Ok(524_288));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("lots").unwrap_err().contains("found \"lots\""));
+    }
+
+    #[test]
+    fn durations_round_trip_through_their_format() {
+        for secs in [1, 59, 60, 3600, 86_400] {
+            let d = Duration::from_secs(secs);
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Builds the worker (release wasm + JS shim) into edge/build/ with the locally installed tools:
+# worker-build would otherwise download wasm-bindgen, esbuild and wasm-opt from GitHub.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export PATH="$HOME/.cargo/bin:$PATH"
+export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
+export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
+export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+cd "$root/edge"
+worker-build --profile wasm-release "$@"
+wasm="$root/edge/build/index_bg.wasm"
+printf 'build: %s: %s bytes, %s bytes gzip\n' "edge/build/index_bg.wasm" "$(stat -c %s "$wasm")" "$(gzip -9c "$wasm" | wc -c)"

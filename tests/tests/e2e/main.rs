@@ -1,0 +1,102 @@
+//! End-to-end suite: the real worker build in `wrangler dev`, driven over HTTP on loopback.
+//!
+//! Three edges run side by side, each with its own `wrangler dev`:
+//! - `main`: a valid config (as a JSON `--var`, with a short origin timeout) in front of an origin;
+//! - `broken`: a config that does not validate, in front of its own origin;
+//! - `dead`: the committed `wrangler.toml` config, in front of a port where nothing listens.
+
+#![allow(clippy::unwrap_used, clippy::print_stderr)]
+
+mod health;
+mod proxy;
+mod support;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use support::{Edge, Origin};
+
+/// The admin token the suite's edges use.
+pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+/// `main`'s origin timeout (its `/api/slow` tests wait past it).
+pub const MAIN_TIMEOUT_MS: u64 = 2_000;
+/// `main`'s body limit.
+pub const MAIN_MAX_BODY: u64 = 1_000_000;
+
+pub struct Stacks {
+    pub main: Edge,
+    pub main_origin: Origin,
+    pub broken: Edge,
+    pub broken_origin: Origin,
+    pub dead: Edge,
+}
+
+static STACKS: OnceLock<Stacks> = OnceLock::new();
+
+pub fn stacks() -> &'static Stacks {
+    STACKS.get().expect("stacks are started before the tests run")
+}
+
+pub type Outcome = Result<(), Failed>;
+
+/// Fails the test with a message when `cond` is false.
+#[macro_export]
+macro_rules! ensure {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err(format!($($fmt)+).into());
+        }
+    };
+}
+
+fn start() -> anyhow::Result<Stacks> {
+    support::ensure_worker_built()?;
+    let main_origin = Origin::start()?;
+    let broken_origin = Origin::start()?;
+    let dead_port = support::free_port();
+    let main_config = format!(
+        r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main","health":{{"probe_timeout":"1s","cache_for":"2s"}}}}"#
+    );
+    let (main_url, broken_url, dead_url) =
+        (main_origin.url.clone(), broken_origin.url.clone(), format!("http://127.0.0.1:{dead_port}"));
+    // Started in parallel: each wrangler dev takes seconds to come up.
+    let main = std::thread::spawn(move || {
+        Edge::start("main", &[("ORIGIN_URL", &main_url), ("EDGE", &main_config), ("EDGE_ADMIN_TOKEN", TOKEN)])
+    });
+    let broken = std::thread::spawn(move || {
+        Edge::start(
+            "broken",
+            &[
+                ("ORIGIN_URL", &broken_url),
+                ("EDGE", r#"{"origin_timeout":"sixty","health":{"cache_for":"5s"}}"#),
+                ("EDGE_ADMIN_TOKEN", TOKEN),
+            ],
+        )
+    });
+    let dead = std::thread::spawn(move || Edge::start("dead", &[("ORIGIN_URL", &dead_url), ("EDGE_ADMIN_TOKEN", TOKEN)]));
+    let join = |h: std::thread::JoinHandle<anyhow::Result<Edge>>| h.join().map_err(|_| anyhow::anyhow!("start panicked"))?;
+    Ok(Stacks { main: join(main)?, main_origin, broken: join(broken)?, broken_origin, dead: join(dead)? })
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    support::watchdog(Duration::from_secs(15 * 60));
+    let trials: Vec<Trial> = proxy::trials().into_iter().chain(health::trials()).collect();
+    let wanted = trials.iter().any(|t| args.is_ignored() || args.filter.as_deref().is_none_or(|f| t.name().contains(f)));
+    if wanted && !args.list {
+        match start() {
+            Ok(s) => {
+                let _ = STACKS.set(s);
+            }
+            Err(e) => {
+                eprintln!("e2e: could not start the stack: {e:#}");
+                support::kill_all();
+                std::process::exit(2);
+            }
+        }
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    support::kill_all();
+    conclusion.exit();
+}
