@@ -5,7 +5,9 @@
 use std::path::Path;
 
 use anyhow::Context;
-use wyn_edge_shared::config::{parse_origin_url, units, ConfigError, EdgeConfig, EDGE_VAR, ORIGIN_VAR};
+use wyn_edge_shared::config::{
+    ConfigError, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url, units,
+};
 
 /// The outcome of checking one environment.
 #[derive(Debug)]
@@ -29,7 +31,9 @@ pub fn check(text: &str, env: Option<&str>) -> anyhow::Result<Checked> {
             .and_then(toml::Value::as_table)
             .with_context(|| format!("no [env.{name}] in this file"))?,
     };
-    let prefix = env.map(|n| format!("env.{n}.vars.")).unwrap_or_else(|| "vars.".into());
+    let prefix = env
+        .map(|n| format!("env.{n}.vars."))
+        .unwrap_or_else(|| "vars.".into());
     let vars = scope.get("vars").and_then(toml::Value::as_table);
     let mut problems = Vec::new();
     let config = match vars.and_then(|v| v.get(EDGE_VAR)) {
@@ -52,23 +56,34 @@ pub fn check(text: &str, env: Option<&str>) -> anyhow::Result<Checked> {
             None
         }
         None => {
-            problems.push(ConfigError { field: ORIGIN_VAR.into(), message: "expected a URL, found nothing".into() });
+            problems.push(ConfigError {
+                field: ORIGIN_VAR.into(),
+                message: "expected a URL, found nothing".into(),
+            });
             None
         }
     };
     for p in &mut problems {
         p.field = format!("{prefix}{}", p.field);
     }
-    Ok(Checked { config, origin, problems })
+    Ok(Checked {
+        config,
+        origin,
+        problems,
+    })
 }
 
 /// Runs the command; exit 0 when valid, 1 with every problem listed otherwise.
 pub fn run(path: &Path, env: Option<&str>, json: bool) -> anyhow::Result<u8> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let checked = check(&text, env).with_context(|| format!("reading {}", path.display()))?;
     if json {
-        let problems: Vec<_> =
-            checked.problems.iter().map(|p| serde_json::json!({"field": p.field, "message": p.message})).collect();
+        let problems: Vec<_> = checked
+            .problems
+            .iter()
+            .map(|p| serde_json::json!({"field": p.field, "message": p.message}))
+            .collect();
         let out = serde_json::json!({
             "file": path.display().to_string(),
             "env": env,
@@ -84,21 +99,37 @@ pub fn run(path: &Path, env: Option<&str>, json: bool) -> anyhow::Result<u8> {
         for p in &checked.problems {
             eprintln!("{}: {p}", path.display());
         }
-        eprintln!("{} problem(s); the worker would serve as a plain proxy with defaults", checked.problems.len());
+        eprintln!(
+            "{} problem(s); the worker would serve as a plain proxy with defaults",
+            checked.problems.len()
+        );
     }
     Ok(if checked.problems.is_empty() { 0 } else { 1 })
 }
 
 fn render(path: &Path, env: Option<&str>, checked: &Checked) -> String {
-    let mut out = format!("{} [{}]: valid\n", path.display(), env.unwrap_or("top level"));
+    let mut out = format!(
+        "{} [{}]: valid\n",
+        path.display(),
+        env.unwrap_or("top level")
+    );
     if let Some(origin) = &checked.origin {
         out.push_str(&format!("  origin                 {origin}\n"));
     }
     if let Some(c) = &checked.config {
         let d = |d| units::format_duration(d);
-        out.push_str(&format!("  origin_timeout         {}\n", d(c.origin_timeout)));
-        out.push_str(&format!("  max_request_body       {} bytes\n", c.max_request_body));
-        out.push_str(&format!("  version                {}\n", c.version.as_deref().unwrap_or("(from the platform)")));
+        out.push_str(&format!(
+            "  origin_timeout         {}\n",
+            d(c.origin_timeout)
+        ));
+        out.push_str(&format!(
+            "  max_request_body       {} bytes\n",
+            c.max_request_body
+        ));
+        out.push_str(&format!(
+            "  version                {}\n",
+            c.version.as_deref().unwrap_or("(from the platform)")
+        ));
         out.push_str(&format!(
             "  health                 probe {} within {}, reused {}\n",
             c.health.probe_path,
@@ -121,7 +152,10 @@ mod tests {
             assert!(c.problems.is_empty(), "{env:?}: {:?}", c.problems);
             assert!(c.origin.is_some());
         }
-        assert_eq!(check(text, Some("production")).unwrap().origin.as_deref(), Some("https://wyn.vercel.app"));
+        assert_eq!(
+            check(text, Some("production")).unwrap().origin.as_deref(),
+            Some("https://wyn.vercel.app")
+        );
     }
 
     #[test]
@@ -136,10 +170,16 @@ mod tests {
         let c = check(text, Some("production")).unwrap();
         let got: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
         assert_eq!(got.len(), 4, "{got:#?}");
-        assert!(got[0].starts_with("env.production.vars.EDGE.origin_timeout: expected a duration above 0"));
+        assert!(
+            got[0].starts_with(
+                "env.production.vars.EDGE.origin_timeout: expected a duration above 0"
+            )
+        );
         assert!(got[1].starts_with("env.production.vars.EDGE.max_request_body:"));
         assert!(got[2].starts_with("env.production.vars.EDGE.health.probe_timeout:"));
-        assert!(got[3].starts_with("env.production.vars.ORIGIN_URL: expected an http or https URL"));
+        assert!(
+            got[3].starts_with("env.production.vars.ORIGIN_URL: expected an http or https URL")
+        );
     }
 
     #[test]
@@ -148,7 +188,12 @@ mod tests {
         let c = check(text, Some("preview")).unwrap();
         assert_eq!(c.problems.len(), 1);
         assert_eq!(c.problems[0].field, "env.preview.vars.ORIGIN_URL");
-        assert!(check(text, Some("nope")).unwrap_err().to_string().contains("no [env.nope]"));
+        assert!(
+            check(text, Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .contains("no [env.nope]")
+        );
         assert!(check("not = [toml", None).is_err());
     }
 }

@@ -7,10 +7,19 @@ use wyn_edge_shared::health::{Check, HealthReport, Status};
 /// Fetches the report; unreachable or unreadable is an error (exit 2).
 pub async fn fetch(client: &reqwest::Client, base: &str) -> anyhow::Result<HealthReport> {
     let url = format!("{}/__edge/health", base.trim_end_matches('/'));
-    let resp = client.get(&url).send().await.with_context(|| format!("cannot reach the edge at {url}"))?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the edge at {url}"))?;
     let status = resp.status();
-    let text = resp.text().await.with_context(|| format!("reading the answer of {url}"))?;
-    serde_json::from_str(&text).with_context(|| format!("{url} answered {status} with something that is not a health report"))
+    let text = resp
+        .text()
+        .await
+        .with_context(|| format!("reading the answer of {url}"))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!("{url} answered {status} with something that is not a health report")
+    })
 }
 
 /// Prints the report and returns the exit code: 0 healthy, 1 degraded, 2 unhealthy.
@@ -34,7 +43,9 @@ fn word(status: Status) -> &'static str {
 
 /// The report as a small table.
 pub fn render(report: &HealthReport, base: &str) -> String {
-    let row = |name: &str, check: &Check| format!("  {name:<8} {:<10} {}\n", word(check.status), check.detail);
+    let row = |name: &str, check: &Check| {
+        format!("  {name:<8} {:<10} {}\n", word(check.status), check.detail)
+    };
     format!(
         "edge     {base}\nstatus   {}\nversion  {}\nchecks\n{}{}",
         word(report.status),
@@ -50,11 +61,21 @@ mod tests {
 
     #[test]
     fn renders_each_check() {
-        let r = HealthReport::new("1.2.3", Check::warn("invalid: EDGE.x: bad"), Check::pass("200 in 4 ms"));
+        let r = HealthReport::new(
+            "1.2.3",
+            Check::warn("invalid: EDGE.x: bad"),
+            Check::pass("200 in 4 ms"),
+        );
         let text = render(&r, "http://127.0.0.1:8787");
         assert!(text.contains("status   degraded\n"), "{text}");
-        assert!(text.contains("  config   degraded   invalid: EDGE.x: bad\n"), "{text}");
-        assert!(text.contains("  origin   healthy    200 in 4 ms\n"), "{text}");
+        assert!(
+            text.contains("  config   degraded   invalid: EDGE.x: bad\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  origin   healthy    200 in 4 ms\n"),
+            "{text}"
+        );
         assert_eq!(r.status.exit_code(), 1);
     }
 }

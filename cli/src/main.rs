@@ -3,6 +3,8 @@
 //! Exit codes: 0 all good; 1 a problem was found (degraded edge, invalid config); 2 the edge is
 //! unhealthy or unreachable, or the command could not run.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod config_check;
 mod health;
 
@@ -17,7 +19,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "wynctl", version, about, propagate_version = true)]
 struct Cli {
     /// Base URL of the edge.
-    #[arg(long, global = true, env = "WYN_EDGE_URL", default_value = "http://127.0.0.1:8787")]
+    #[arg(
+        long,
+        global = true,
+        env = "WYN_EDGE_URL",
+        default_value = "http://127.0.0.1:8787"
+    )]
     url: String,
     /// Admin token for the edge's admin API (never needed for health).
     #[arg(long, global = true, env = "WYN_ADMIN_TOKEN", hide_env_values = true)]
@@ -70,13 +77,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Health => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let client = reqwest::Client::builder()
                 .timeout(Duration::from_secs(cli.timeout))
                 .user_agent(concat!("wynctl/", env!("CARGO_PKG_VERSION")))
                 .build()?;
             rt.block_on(health::run(&client, &cli.url, cli.json))
         }
-        Command::Config(ConfigCommand::Check { config, env }) => config_check::run(&config, env.as_deref(), cli.json),
+        Command::Config(ConfigCommand::Check { config, env }) => {
+            config_check::run(&config, env.as_deref(), cli.json)
+        }
     }
 }

@@ -75,11 +75,26 @@ mod tests {
     #[test]
     fn token_check() {
         let token = Some("s3cret-token-0123456789");
-        assert!(is_admin_token(Some("Bearer s3cret-token-0123456789"), token));
-        assert!(is_admin_token(Some("bearer  s3cret-token-0123456789 "), token));
-        assert!(!is_admin_token(Some("Bearer s3cret-token-012345678"), token));
-        assert!(!is_admin_token(Some("Bearer s3cret-token-01234567890"), token));
-        assert!(!is_admin_token(Some("Basic s3cret-token-0123456789"), token));
+        assert!(is_admin_token(
+            Some("Bearer s3cret-token-0123456789"),
+            token
+        ));
+        assert!(is_admin_token(
+            Some("bearer  s3cret-token-0123456789 "),
+            token
+        ));
+        assert!(!is_admin_token(
+            Some("Bearer s3cret-token-012345678"),
+            token
+        ));
+        assert!(!is_admin_token(
+            Some("Bearer s3cret-token-01234567890"),
+            token
+        ));
+        assert!(!is_admin_token(
+            Some("Basic s3cret-token-0123456789"),
+            token
+        ));
         assert!(!is_admin_token(Some("s3cret-token-0123456789"), token));
         assert!(!is_admin_token(None, token));
         assert!(!is_admin_token(Some("Bearer "), Some("")));

@@ -44,7 +44,12 @@ pub struct EdgeError {
 
 impl EdgeError {
     fn new(kind: ProblemType, culprit: Culprit, retryable: bool, detail: Option<String>) -> Self {
-        Self { kind, culprit, retryable, detail }
+        Self {
+            kind,
+            culprit,
+            retryable,
+            detail,
+        }
     }
 
     /// The origin could not be connected to.
@@ -63,7 +68,10 @@ impl EdgeError {
             ProblemType::OriginTimeout,
             Culprit::Origin,
             true,
-            Some(format!("The origin sent no response within {}.", format_duration(timeout))),
+            Some(format!(
+                "The origin sent no response within {}.",
+                format_duration(timeout)
+            )),
         )
     }
 
@@ -84,7 +92,12 @@ impl EdgeError {
 
     /// The request is malformed; `why` is shown to the client.
     pub fn bad_request(why: impl Into<String>) -> Self {
-        Self::new(ProblemType::BadRequest, Culprit::Client, false, Some(why.into()))
+        Self::new(
+            ProblemType::BadRequest,
+            Culprit::Client,
+            false,
+            Some(why.into()),
+        )
     }
 
     /// An admin route without a valid token.
@@ -123,7 +136,10 @@ mod tests {
 
     #[test]
     fn origin_failures_blame_the_origin_and_may_be_retried() {
-        for e in [EdgeError::origin_unreachable(), EdgeError::origin_timeout(Duration::from_secs(5))] {
+        for e in [
+            EdgeError::origin_unreachable(),
+            EdgeError::origin_timeout(Duration::from_secs(5)),
+        ] {
             assert_eq!(e.culprit, Culprit::Origin);
             assert!(e.retryable);
         }
@@ -133,14 +149,21 @@ mod tests {
     #[test]
     fn timeout_detail_names_the_limit_and_nothing_internal() {
         let p = EdgeError::origin_timeout(Duration::from_millis(1500)).to_problem("id-9");
-        assert_eq!(p.detail.as_deref(), Some("The origin sent no response within 1s 500ms."));
+        assert_eq!(
+            p.detail.as_deref(),
+            Some("The origin sent no response within 1s 500ms.")
+        );
         assert_eq!(p.request_id, "id-9");
         assert_eq!(p.type_uri, "https://wyn.app/problems/origin-timeout");
     }
 
     #[test]
     fn client_errors_are_not_retryable() {
-        for e in [EdgeError::payload_too_large(10), EdgeError::bad_request("x"), EdgeError::unauthorized()] {
+        for e in [
+            EdgeError::payload_too_large(10),
+            EdgeError::bad_request("x"),
+            EdgeError::unauthorized(),
+        ] {
             assert_eq!(e.culprit, Culprit::Client);
             assert!(!e.retryable);
         }

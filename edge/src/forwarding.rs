@@ -61,7 +61,9 @@ fn is_tchar(b: u8) -> bool {
 /// The `X-Forwarded-For` value: the connecting address the platform reports, in canonical form,
 /// or nothing when it is absent or not an address.
 pub fn forwarded_for(connecting_ip: Option<&str>) -> Option<String> {
-    connecting_ip.and_then(|ip| ip.trim().parse::<IpAddr>().ok()).map(|ip| ip.to_string())
+    connecting_ip
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok())
+        .map(|ip| ip.to_string())
 }
 
 /// The parts of an absolute request URL the proxy needs.
@@ -78,7 +80,9 @@ pub struct UrlParts<'a> {
 impl<'a> UrlParts<'a> {
     /// The path alone, without the query.
     pub fn path(&self) -> &'a str {
-        self.path_and_query.split_once('?').map_or(self.path_and_query, |(p, _)| p)
+        self.path_and_query
+            .split_once('?')
+            .map_or(self.path_and_query, |(p, _)| p)
     }
 }
 
@@ -90,8 +94,14 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
         Some(_) => return None,
         None => (rest, "/"),
     };
-    let path_and_query = path_and_query.split_once('#').map_or(path_and_query, |(p, _)| p);
-    (!scheme.is_empty() && !authority.is_empty()).then_some(UrlParts { scheme, authority, path_and_query })
+    let path_and_query = path_and_query
+        .split_once('#')
+        .map_or(path_and_query, |(p, _)| p);
+    (!scheme.is_empty() && !authority.is_empty()).then_some(UrlParts {
+        scheme,
+        authority,
+        path_and_query,
+    })
 }
 
 /// The upstream URL for a request: the origin (no trailing slash) followed by the request's path
@@ -117,8 +127,14 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_canonical_or_absent() {
-        assert_eq!(forwarded_for(Some("203.0.113.7")).as_deref(), Some("203.0.113.7"));
-        assert_eq!(forwarded_for(Some("2001:DB8:0:0::1")).as_deref(), Some("2001:db8::1"));
+        assert_eq!(
+            forwarded_for(Some("203.0.113.7")).as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(
+            forwarded_for(Some("2001:DB8:0:0::1")).as_deref(),
+            Some("2001:db8::1")
+        );
         assert_eq!(forwarded_for(Some("1.2.3.4, 5.6.7.8")), None);
         assert_eq!(forwarded_for(Some("evil")), None);
         assert_eq!(forwarded_for(None), None);
@@ -132,16 +148,28 @@ mod tests {
         assert_eq!(u.path_and_query, "/api/echo?a=1&b=2");
         assert_eq!(u.path(), "/api/echo");
         assert_eq!(split_url("https://wyn.app").unwrap().path_and_query, "/");
-        assert_eq!(split_url("https://wyn.app/a#frag").unwrap().path_and_query, "/a");
-        assert_eq!(split_url("https://wyn.app?x").map(|u| u.path_and_query), None);
+        assert_eq!(
+            split_url("https://wyn.app/a#frag").unwrap().path_and_query,
+            "/a"
+        );
+        assert_eq!(
+            split_url("https://wyn.app?x").map(|u| u.path_and_query),
+            None
+        );
         assert_eq!(split_url("no-scheme/path"), None);
         assert_eq!(split_url("https:///path"), None);
     }
 
     #[test]
     fn upstream_url_keeps_the_origin_base_path() {
-        assert_eq!(upstream_url("http://127.0.0.1:3000", "/api/x?q=1"), "http://127.0.0.1:3000/api/x?q=1");
-        assert_eq!(upstream_url("https://o.example/base", "/v"), "https://o.example/base/v");
+        assert_eq!(
+            upstream_url("http://127.0.0.1:3000", "/api/x?q=1"),
+            "http://127.0.0.1:3000/api/x?q=1"
+        );
+        assert_eq!(
+            upstream_url("https://o.example/base", "/v"),
+            "https://o.example/base/v"
+        );
     }
 
     #[test]

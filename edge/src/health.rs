@@ -43,10 +43,13 @@ pub fn origin_check(outcome: &ProbeOutcome) -> Check {
         ProbeOutcome::Answered { status, elapsed } if (200..300).contains(status) => {
             Check::pass(format!("{status} in {} ms", elapsed.as_millis()))
         }
-        ProbeOutcome::Answered { status, elapsed } => {
-            Check::warn(format!("health path answered {status} in {} ms", elapsed.as_millis()))
+        ProbeOutcome::Answered { status, elapsed } => Check::warn(format!(
+            "health path answered {status} in {} ms",
+            elapsed.as_millis()
+        )),
+        ProbeOutcome::TimedOut(limit) => {
+            Check::fail(format!("no answer within {}", format_duration(*limit)))
         }
-        ProbeOutcome::TimedOut(limit) => Check::fail(format!("no answer within {}", format_duration(*limit))),
         ProbeOutcome::Unreachable => Check::fail("connection to the origin failed"),
         ProbeOutcome::NotConfigured(e) => Check::fail(e.to_string()),
     }
@@ -100,21 +103,57 @@ mod tests {
     fn probe_outcomes_map_to_statuses() {
         let ms = Duration::from_millis;
         let cases = [
-            (ProbeOutcome::Answered { status: 204, elapsed: ms(3) }, Status::Healthy, "204 in 3 ms"),
-            (ProbeOutcome::Answered { status: 500, elapsed: ms(7) }, Status::Degraded, "health path answered 500 in 7 ms"),
-            (ProbeOutcome::Answered { status: 301, elapsed: ms(1) }, Status::Degraded, "health path answered 301 in 1 ms"),
-            (ProbeOutcome::TimedOut(ms(2000)), Status::Unhealthy, "no answer within 2s"),
-            (ProbeOutcome::Unreachable, Status::Unhealthy, "connection to the origin failed"),
+            (
+                ProbeOutcome::Answered {
+                    status: 204,
+                    elapsed: ms(3),
+                },
+                Status::Healthy,
+                "204 in 3 ms",
+            ),
+            (
+                ProbeOutcome::Answered {
+                    status: 500,
+                    elapsed: ms(7),
+                },
+                Status::Degraded,
+                "health path answered 500 in 7 ms",
+            ),
+            (
+                ProbeOutcome::Answered {
+                    status: 301,
+                    elapsed: ms(1),
+                },
+                Status::Degraded,
+                "health path answered 301 in 1 ms",
+            ),
+            (
+                ProbeOutcome::TimedOut(ms(2000)),
+                Status::Unhealthy,
+                "no answer within 2s",
+            ),
+            (
+                ProbeOutcome::Unreachable,
+                Status::Unhealthy,
+                "connection to the origin failed",
+            ),
         ];
         for (outcome, status, detail) in cases {
             let check = origin_check(&outcome);
-            assert_eq!((check.status, check.detail.as_str()), (status, detail), "{outcome:?}");
+            assert_eq!(
+                (check.status, check.detail.as_str()),
+                (status, detail),
+                "{outcome:?}"
+            );
         }
     }
 
     #[test]
     fn config_check_reports_the_errors() {
-        let errors = ConfigErrors(vec![ConfigError { field: "EDGE.x".into(), message: "bad".into() }]);
+        let errors = ConfigErrors(vec![ConfigError {
+            field: "EDGE.x".into(),
+            message: "bad".into(),
+        }]);
         let check = config_check(Err(&errors));
         assert_eq!(check.status, Status::Degraded);
         assert_eq!(check.detail, "invalid, serving with defaults: EDGE.x: bad");

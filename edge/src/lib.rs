@@ -10,6 +10,8 @@
 //! Policy modules ([`admin`], [`forwarding`], [`health`], [`request_id`], [`error`]) are pure and
 //! tested natively; [`runtime`] is the one adapter that touches the Workers runtime.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod admin;
 pub mod error;
 pub mod forwarding;
@@ -21,14 +23,18 @@ pub mod runtime;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
-    use worker::{event, Context, Env};
+    use worker::{Context, Env, event};
 
     use crate::admin::{self, AdminRoute};
     use crate::error::EdgeError;
     use crate::runtime::{self, Incoming, Settings};
 
     #[event(fetch)]
-    async fn fetch(req: worker::Request, env: Env, _ctx: Context) -> worker::Result<web_sys::Response> {
+    async fn fetch(
+        req: worker::Request,
+        env: Env,
+        _ctx: Context,
+    ) -> worker::Result<web_sys::Response> {
         let settings = runtime::settings(&env);
         // A handle clone: `Request::clone` (the JS method) would tee the body.
         let req = Incoming::new(Clone::clone(req.inner()), &settings);
@@ -50,7 +56,10 @@ mod entry {
         // 2. request filter
         req.check_body_size(settings.config.max_request_body)?;
         // 3. upstream
-        let origin = settings.origin.as_deref().map_err(|_| EdgeError::origin_not_configured())?;
+        let origin = settings
+            .origin
+            .as_deref()
+            .map_err(|_| EdgeError::origin_not_configured())?;
         let response = runtime::upstream::forward(req, origin, settings).await?;
         // 4. response filter
         runtime::upstream::filter_response(response)

@@ -20,7 +20,9 @@ pub fn accept(incoming: Option<&str>) -> Option<&str> {
 /// Whether `id` may be used as a request id.
 pub fn is_well_formed(id: &str) -> bool {
     (1..=MAX_LEN).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
 #[cfg(test)]
@@ -29,7 +31,12 @@ mod tests {
 
     #[test]
     fn accepts_common_id_shapes() {
-        for id in ["a", "0f8fad5b-d9cb-469f-a165-70867728950e", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "trace:span.1_2"] {
+        for id in [
+            "a",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+            "trace:span.1_2",
+        ] {
             assert_eq!(accept(Some(id)), Some(id));
         }
     }
@@ -37,7 +44,17 @@ mod tests {
     #[test]
     fn refuses_malformed_ids() {
         let long = "x".repeat(MAX_LEN + 1);
-        for id in ["", " ", "a b", "a\tb", "é", "a/b", "<script>", "a,b", long.as_str()] {
+        for id in [
+            "",
+            " ",
+            "a b",
+            "a\tb",
+            "é",
+            "a/b",
+            "<script>",
+            "a,b",
+            long.as_str(),
+        ] {
             assert_eq!(accept(Some(id)), None, "{id:?}");
         }
         assert_eq!(accept(None), None);

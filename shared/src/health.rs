@@ -44,15 +44,24 @@ pub struct Check {
 impl Check {
     /// A passing check.
     pub fn pass(detail: impl Into<String>) -> Self {
-        Self { status: Status::Healthy, detail: detail.into() }
+        Self {
+            status: Status::Healthy,
+            detail: detail.into(),
+        }
     }
     /// A check that leaves the edge serving but not well.
     pub fn warn(detail: impl Into<String>) -> Self {
-        Self { status: Status::Degraded, detail: detail.into() }
+        Self {
+            status: Status::Degraded,
+            detail: detail.into(),
+        }
     }
     /// A check that means the edge cannot serve.
     pub fn fail(detail: impl Into<String>) -> Self {
-        Self { status: Status::Unhealthy, detail: detail.into() }
+        Self {
+            status: Status::Unhealthy,
+            detail: detail.into(),
+        }
     }
 }
 
@@ -80,7 +89,11 @@ impl HealthReport {
     /// A report whose overall status is the worst of its checks.
     pub fn new(version: impl Into<String>, config: Check, origin: Check) -> Self {
         let status = config.status.max(origin.status);
-        Self { status, version: version.into(), checks: Checks { config, origin } }
+        Self {
+            status,
+            version: version.into(),
+            checks: Checks { config, origin },
+        }
     }
 
     /// 200 when healthy, 503 otherwise.

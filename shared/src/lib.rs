@@ -8,6 +8,8 @@
 //! assert_eq!(config.origin_timeout.as_secs(), 10);
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod config;
 pub mod health;
 pub mod problem;

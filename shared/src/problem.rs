@@ -154,7 +154,10 @@ mod tests {
     fn type_uris_are_distinct_and_stable() {
         let uris: std::collections::BTreeSet<_> = ALL.iter().map(|k| k.uri()).collect();
         assert_eq!(uris.len(), ALL.len());
-        assert_eq!(ProblemType::OriginTimeout.uri(), "https://wyn.app/problems/origin-timeout");
+        assert_eq!(
+            ProblemType::OriginTimeout.uri(),
+            "https://wyn.app/problems/origin-timeout"
+        );
     }
 
     #[test]

@@ -1,4 +1,7 @@
 //! Test support for wyn-edge: the demo origin (a small WYN-like app) that `make dev`, the
 //! end-to-end suite and the bench run the edge in front of.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod origin;
+pub mod stack;

@@ -8,11 +8,11 @@ use std::cell::RefCell;
 use web_sys::{Headers, RequestInit, RequestRedirect, Response};
 use wyn_edge_shared::health::HealthReport;
 
-use super::upstream::{fetch_with_timeout, FetchFailure};
-use super::{text_response, Incoming, Settings};
+use super::upstream::{FetchFailure, fetch_with_timeout};
+use super::{Incoming, Settings, text_response};
 use crate::error::EdgeError;
 use crate::forwarding::upstream_url;
-use crate::health::{config_check, origin_check, ProbeOutcome, Reuse};
+use crate::health::{ProbeOutcome, Reuse, config_check, origin_check};
 
 #[derive(Default)]
 struct ProbeState {
@@ -46,7 +46,12 @@ pub async fn answer(req: &Incoming, settings: &Settings) -> Result<Response, Edg
         origin_check(&outcome),
     );
     let body = serde_json::to_string(&report).map_err(|_| EdgeError::internal())?;
-    Ok(text_response(report.http_status(), "application/json", &body, &[]))
+    Ok(text_response(
+        report.http_status(),
+        "application/json",
+        &body,
+        &[],
+    ))
 }
 
 async fn probe(settings: &Settings) -> ProbeOutcome {
@@ -71,7 +76,11 @@ async fn probe(settings: &Settings) -> ProbeOutcome {
         return outcome;
     }
     let _guard = InFlight;
-    let outcome = run_probe(&upstream_url(origin, &settings.config.health.probe_path), settings).await;
+    let outcome = run_probe(
+        &upstream_url(origin, &settings.config.health.probe_path),
+        settings,
+    )
+    .await;
     PROBE.with(|p| {
         let mut p = p.borrow_mut();
         p.last.put(outcome.clone(), js_sys::Date::now());

@@ -10,9 +10,9 @@ pub mod upstream;
 
 use wasm_bindgen::JsValue;
 use web_sys::{Headers, Request, Response, ResponseInit};
-use wyn_edge_shared::{problem, REQUEST_ID_HEADER};
+use wyn_edge_shared::{REQUEST_ID_HEADER, problem};
 
-pub use settings::{settings, Settings};
+pub use settings::{Settings, settings};
 
 use crate::error::{Culprit, EdgeError};
 use crate::{admin, forwarding, request_id};
@@ -44,7 +44,14 @@ impl Incoming {
         let headers = raw.headers();
         let request_id = request_id::accept(header(&headers, REQUEST_ID_HEADER).as_deref())
             .map_or_else(random_uuid, str::to_owned);
-        Self { method: raw.method(), url: raw.url(), headers, raw, request_id, started_ms: js_sys::Date::now() }
+        Self {
+            method: raw.method(),
+            url: raw.url(),
+            headers,
+            raw,
+            request_id,
+            started_ms: js_sys::Date::now(),
+        }
     }
 
     /// The URL split into scheme, authority and path; the runtime always gives an absolute URL.
@@ -74,7 +81,10 @@ impl Incoming {
     /// Whether the request's `Authorization` carries the admin token.
     pub fn carries_admin_token(&self, settings: &Settings) -> bool {
         settings.admin_token.is_some()
-            && admin::is_admin_token(self.header("authorization").as_deref(), settings.admin_token.as_deref())
+            && admin::is_admin_token(
+                self.header("authorization").as_deref(),
+                settings.admin_token.as_deref(),
+            )
     }
 
     /// Refuses a body whose declared length is above `limit` (413) or unreadable (400).
@@ -122,7 +132,9 @@ fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
     let body = error.to_problem(&req.request_id).to_json();
     let mut extra: Vec<(&str, &str)> = vec![(REQUEST_ID_HEADER, req.request_id.as_str())];
     match error.kind {
-        problem::ProblemType::Unauthorized => extra.push(("www-authenticate", "Bearer realm=\"wyn-edge\"")),
+        problem::ProblemType::Unauthorized => {
+            extra.push(("www-authenticate", "Bearer realm=\"wyn-edge\""))
+        }
         problem::ProblemType::MethodNotAllowed => extra.push(("allow", "GET, HEAD")),
         _ => {}
     }
@@ -130,7 +142,12 @@ fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
 }
 
 /// A response the edge writes itself: never cached, never sniffed.
-pub fn text_response(status: u16, content_type: &str, body: &str, extra: &[(&str, &str)]) -> Response {
+pub fn text_response(
+    status: u16,
+    content_type: &str,
+    body: &str,
+    extra: &[(&str, &str)],
+) -> Response {
     let headers = Headers::new().unwrap_or_else(|_| unreachable_headers());
     let _ = headers.set("content-type", content_type);
     let _ = headers.set("cache-control", "no-store");
@@ -147,5 +164,7 @@ pub fn text_response(status: u16, content_type: &str, body: &str, extra: &[(&str
 }
 
 fn unreachable_headers() -> Headers {
-    wasm_bindgen::throw_val(JsValue::from_str("the runtime cannot create a Headers object"))
+    wasm_bindgen::throw_val(JsValue::from_str(
+        "the runtime cannot create a Headers object",
+    ))
 }

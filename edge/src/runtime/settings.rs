@@ -9,7 +9,9 @@ use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use worker::Env;
-use wyn_edge_shared::config::{parse_origin_url, ConfigError, ConfigErrors, EdgeConfig, EDGE_VAR, ORIGIN_VAR};
+use wyn_edge_shared::config::{
+    ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url,
+};
 
 /// Name of the secret holding the admin API token.
 pub const ADMIN_TOKEN_SECRET: &str = "EDGE_ADMIN_TOKEN";
@@ -52,13 +54,18 @@ fn load(env: &Env) -> Settings {
         // `wrangler dev --var EDGE:'{...}'` passes the object as JSON text.
         EdgeConfig::from_json(&text)
     } else {
-        let text = js_sys::JSON::stringify(&edge).ok().and_then(|s| s.as_string()).unwrap_or_default();
+        let text = js_sys::JSON::stringify(&edge)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
         EdgeConfig::from_json(&text)
     };
     let (config, config_errors) = match parsed {
         Ok(config) => (config, None),
         Err(errors) => {
-            worker::console_error!("wyn-edge: EDGE config rejected, serving with defaults: {errors}");
+            worker::console_error!(
+                "wyn-edge: EDGE config rejected, serving with defaults: {errors}"
+            );
             (EdgeConfig::default(), Some(errors))
         }
     };
@@ -66,7 +73,8 @@ fn load(env: &Env) -> Settings {
         || {
             Err(ConfigError {
                 field: ORIGIN_VAR.into(),
-                message: "expected an absolute URL like \"https://app.example\", found nothing".into(),
+                message: "expected an absolute URL like \"https://app.example\", found nothing"
+                    .into(),
             })
         },
         |text| parse_origin_url(&text),
@@ -74,13 +82,24 @@ fn load(env: &Env) -> Settings {
     if let Err(e) = &origin {
         worker::console_error!("wyn-edge: {e}");
     }
-    let admin_token = binding(env, ADMIN_TOKEN_SECRET).as_string().filter(|t| !t.is_empty());
-    let platform_version = js_sys::Reflect::get(&binding(env, VERSION_METADATA_BINDING), &JsValue::from_str("id"))
-        .ok()
-        .and_then(|id| id.as_string())
-        .filter(|id| !id.is_empty());
+    let admin_token = binding(env, ADMIN_TOKEN_SECRET)
+        .as_string()
+        .filter(|t| !t.is_empty());
+    let platform_version = js_sys::Reflect::get(
+        &binding(env, VERSION_METADATA_BINDING),
+        &JsValue::from_str("id"),
+    )
+    .ok()
+    .and_then(|id| id.as_string())
+    .filter(|id| !id.is_empty());
     let version = platform_version
         .or_else(|| config.version.clone())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
-    Settings { config, config_errors, origin, admin_token, version }
+    Settings {
+        config,
+        config_errors,
+        origin,
+        admin_token,
+        version,
+    }
 }

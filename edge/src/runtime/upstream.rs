@@ -8,13 +8,15 @@
 use std::pin::pin;
 use std::time::Duration;
 
-use futures::future::{select, Either};
+use futures::future::{Either, select};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
+use web_sys::{
+    AbortController, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
+};
 use wyn_edge_shared::REQUEST_ID_HEADER;
 
-use super::{header, Incoming, Settings};
+use super::{Incoming, Settings, header};
 use crate::error::EdgeError;
 use crate::forwarding::{self, CLIENT_MAY_NOT_SET, HOP_BY_HOP};
 
@@ -28,7 +30,11 @@ pub enum FetchFailure {
 }
 
 /// Streams `req` to `origin` and returns the origin's response as is.
-pub async fn forward(req: &Incoming, origin: &str, settings: &Settings) -> Result<Response, EdgeError> {
+pub async fn forward(
+    req: &Incoming,
+    origin: &str,
+    settings: &Settings,
+) -> Result<Response, EdgeError> {
     let headers = Headers::new_with_headers(&req.headers).map_err(|_| EdgeError::internal())?;
     drop_hop_by_hop(&headers);
     for name in CLIENT_MAY_NOT_SET {
@@ -50,10 +56,10 @@ pub async fn forward(req: &Incoming, origin: &str, settings: &Settings) -> Resul
     init.set_method(&req.method);
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
-    if !req.is_bodiless() {
-        if let Some(body) = req.raw.body() {
-            init.set_body(&body);
-        }
+    if !req.is_bodiless()
+        && let Some(body) = req.raw.body()
+    {
+        init.set_body(&body);
     }
     let target = forwarding::upstream_url(origin, url.path_and_query);
     let timeout = settings.config.origin_timeout;
@@ -65,15 +71,22 @@ pub async fn forward(req: &Incoming, origin: &str, settings: &Settings) -> Resul
 }
 
 /// Fetches `url` with `init`, aborting when no response head arrived within `timeout`.
-pub async fn fetch_with_timeout(url: &str, init: &RequestInit, timeout: Duration) -> Result<Response, FetchFailure> {
+pub async fn fetch_with_timeout(
+    url: &str,
+    init: &RequestInit,
+    timeout: Duration,
+) -> Result<Response, FetchFailure> {
     let controller = AbortController::new().map_err(|_| FetchFailure::Unreachable)?;
     init.set_signal(Some(&controller.signal()));
-    let request = Request::new_with_str_and_init(url, init).map_err(|_| FetchFailure::Unreachable)?;
+    let request =
+        Request::new_with_str_and_init(url, init).map_err(|_| FetchFailure::Unreachable)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     let fetch = JsFuture::from(global.fetch_with_request(&request));
     let delay = pin!(worker::Delay::from(timeout));
     match select(fetch, delay).await {
-        Either::Left((Ok(value), _)) => value.dyn_into::<Response>().map_err(|_| FetchFailure::Unreachable),
+        Either::Left((Ok(value), _)) => value
+            .dyn_into::<Response>()
+            .map_err(|_| FetchFailure::Unreachable),
         Either::Left((Err(_), _)) => Err(FetchFailure::Unreachable),
         Either::Right(((), _)) => {
             controller.abort();
@@ -85,7 +98,8 @@ pub async fn fetch_with_timeout(url: &str, init: &RequestInit, timeout: Duration
 /// The response filter: the origin's response with hop-by-hop headers dropped, made mutable so
 /// later phases can add theirs. The body stream is passed through untouched.
 pub fn filter_response(response: Response) -> Result<Response, EdgeError> {
-    let headers = Headers::new_with_headers(&response.headers()).map_err(|_| EdgeError::internal())?;
+    let headers =
+        Headers::new_with_headers(&response.headers()).map_err(|_| EdgeError::internal())?;
     drop_hop_by_hop(&headers);
     let init = ResponseInit::new();
     init.set_status(response.status());

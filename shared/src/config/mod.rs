@@ -42,7 +42,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -142,7 +145,10 @@ impl EdgeConfig {
     /// Parses and validates the `EDGE` object given as JSON text.
     pub fn from_json(text: &str) -> Result<Self, ConfigErrors> {
         let value = serde_json::from_str(text).map_err(|e| {
-            ConfigErrors(vec![ConfigError::new(EDGE_VAR, format!("expected a JSON object, found invalid JSON ({e})"))])
+            ConfigErrors(vec![ConfigError::new(
+                EDGE_VAR,
+                format!("expected a JSON object, found invalid JSON ({e})"),
+            )])
         })?;
         Self::from_value(value)
     }
@@ -165,7 +171,11 @@ impl EdgeConfig {
         }
         let config: Self = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { EDGE_VAR.to_owned() } else { format!("{EDGE_VAR}.{path}") };
+            let field = if path == "." {
+                EDGE_VAR.to_owned()
+            } else {
+                format!("{EDGE_VAR}.{path}")
+            };
             ConfigErrors(vec![ConfigError::new(field, e.inner().to_string())])
         })?;
         config.validate().map(|()| config)
@@ -183,7 +193,10 @@ impl EdgeConfig {
         check(
             !self.origin_timeout.is_zero() && self.origin_timeout <= MAX_TIMEOUT,
             "origin_timeout",
-            format!("expected a duration above 0 and at most \"10m\", found {}", fmt(self.origin_timeout)),
+            format!(
+                "expected a duration above 0 and at most \"10m\", found {}",
+                fmt(self.origin_timeout)
+            ),
         );
         check(
             self.max_request_body > 0 && self.max_request_body <= MAX_BODY_CEILING,
@@ -204,7 +217,10 @@ impl EdgeConfig {
         check(
             h.probe_path.starts_with('/') && !h.probe_path.starts_with("//"),
             "health.probe_path",
-            format!("expected a path starting with \"/\", found {:?}", h.probe_path),
+            format!(
+                "expected a path starting with \"/\", found {:?}",
+                h.probe_path
+            ),
         );
         check(
             !h.probe_timeout.is_zero() && h.probe_timeout <= self.origin_timeout,
@@ -220,7 +236,11 @@ impl EdgeConfig {
             "health.cache_for",
             format!("expected at most \"1m\", found {}", fmt(h.cache_for)),
         );
-        if errors.is_empty() { Ok(()) } else { Err(ConfigErrors(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigErrors(errors))
+        }
     }
 }
 
@@ -229,14 +249,19 @@ impl EdgeConfig {
 /// The returned string has no trailing slash, so `origin + request_path` is the upstream URL.
 pub fn parse_origin_url(text: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| ConfigError::new(ORIGIN_VAR, format!("{why}, found {text:?}"));
-    let url = url::Url::parse(text.trim()).map_err(|_| bad("expected an absolute URL like \"https://app.example\""))?;
+    let url = url::Url::parse(text.trim())
+        .map_err(|_| bad("expected an absolute URL like \"https://app.example\""))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("expected an http or https URL"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("expected a URL with a host"));
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() || url.password().is_some() {
+    if url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
         return Err(bad("expected no query, fragment or credentials"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())

@@ -1,7 +1,12 @@
 use super::*;
 
 fn errors(json: &str) -> Vec<String> {
-    EdgeConfig::from_json(json).unwrap_err().0.iter().map(ToString::to_string).collect()
+    EdgeConfig::from_json(json)
+        .unwrap_err()
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
 }
 
 #[test]
@@ -37,7 +42,10 @@ fn a_bad_duration_names_the_nested_field() {
 fn a_number_where_a_duration_belongs_says_what_was_expected() {
     let e = errors(r#"{"origin_timeout": 30}"#);
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("EDGE.origin_timeout: invalid type: integer `30`"), "{e:?}");
+    assert!(
+        e[0].starts_with("EDGE.origin_timeout: invalid type: integer `30`"),
+        "{e:?}"
+    );
     assert!(e[0].contains("a duration like \"60s\""), "{e:?}");
 }
 
@@ -45,15 +53,24 @@ fn a_number_where_a_duration_belongs_says_what_was_expected() {
 fn unknown_fields_are_refused_so_typos_are_caught() {
     let e = errors(r#"{"origin_timout":"5s"}"#);
     assert_eq!(e.len(), 1);
-    assert!(e[0].starts_with("EDGE.origin_timout: unknown field `origin_timout`, expected one of"), "{e:?}");
+    assert!(
+        e[0].starts_with("EDGE.origin_timout: unknown field `origin_timout`, expected one of"),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn not_an_object() {
     let e = errors("[1,2]");
-    assert_eq!(e, ["EDGE: expected an object (a TOML table), found an array"]);
+    assert_eq!(
+        e,
+        ["EDGE: expected an object (a TOML table), found an array"]
+    );
     let e = errors("{\"origin_timeout\":");
-    assert!(e[0].starts_with("EDGE: expected a JSON object, found invalid JSON"), "{e:?}");
+    assert!(
+        e[0].starts_with("EDGE: expected a JSON object, found invalid JSON"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -75,7 +92,9 @@ fn probe_timeout_may_not_exceed_origin_timeout() {
     let e = errors(r#"{"origin_timeout":"1s","health":{"probe_timeout":"2s"}}"#);
     assert_eq!(
         e,
-        [r#"EDGE.health.probe_timeout: expected a duration above 0 and at most origin_timeout ("1s"), found "2s""#]
+        [
+            r#"EDGE.health.probe_timeout: expected a duration above 0 and at most origin_timeout ("1s"), found "2s""#
+        ]
     );
 }
 
@@ -94,10 +113,26 @@ fn validated_config_round_trips_through_json() {
 
 #[test]
 fn origin_urls() {
-    assert_eq!(parse_origin_url("http://127.0.0.1:3000").unwrap(), "http://127.0.0.1:3000");
-    assert_eq!(parse_origin_url("https://wyn.vercel.app/").unwrap(), "https://wyn.vercel.app");
-    assert_eq!(parse_origin_url("https://x.example/base/").unwrap(), "https://x.example/base");
-    for bad in ["", "wyn.app", "ftp://x.example", "https://x.example/?a=1", "https://u:p@x.example", "http://"] {
+    assert_eq!(
+        parse_origin_url("http://127.0.0.1:3000").unwrap(),
+        "http://127.0.0.1:3000"
+    );
+    assert_eq!(
+        parse_origin_url("https://wyn.vercel.app/").unwrap(),
+        "https://wyn.vercel.app"
+    );
+    assert_eq!(
+        parse_origin_url("https://x.example/base/").unwrap(),
+        "https://x.example/base"
+    );
+    for bad in [
+        "",
+        "wyn.app",
+        "ftp://x.example",
+        "https://x.example/?a=1",
+        "https://u:p@x.example",
+        "http://",
+    ] {
         let e = parse_origin_url(bad).unwrap_err();
         assert_eq!(e.field, "ORIGIN_URL", "{bad}");
         assert!(e.message.contains(&format!("found {bad:?}")), "{e}");

@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
         let err = parse_duration("sixty").unwrap_err();
-        assert_eq!(err, "expected a duration like \"60s\" or \"5m\", found \"sixty\"");
+        assert_eq!(
+            err,
+            "expected a duration like \"60s\" or \"5m\", found \"sixty\""
+        );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-5s").is_err());
     }

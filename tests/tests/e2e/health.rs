@@ -3,26 +3,45 @@
 use libtest_mimic::Trial;
 
 use crate::support::{client, json, problem};
-use crate::{ensure, stacks, Outcome, TOKEN};
+use crate::{Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
     vec![
         Trial::test("health::healthy_edge", healthy_edge),
         Trial::test("health::only_get_and_head", only_get_and_head),
-        Trial::test("health::admin_routes_need_the_token", admin_routes_need_the_token),
-        Trial::test("health::broken_config_degrades_but_serves", broken_config_degrades_but_serves),
-        Trial::test("health::probes_are_reused_under_a_flood", probes_are_reused_under_a_flood),
+        Trial::test(
+            "health::admin_routes_need_the_token",
+            admin_routes_need_the_token,
+        ),
+        Trial::test(
+            "health::broken_config_degrades_but_serves",
+            broken_config_degrades_but_serves,
+        ),
+        Trial::test(
+            "health::probes_are_reused_under_a_flood",
+            probes_are_reused_under_a_flood,
+        ),
         Trial::test("health::dead_origin_is_unhealthy", dead_origin_is_unhealthy),
     ]
 }
 
 fn healthy_edge() -> Outcome {
-    let resp = client().get(format!("{}/__edge/health", stacks().main.url)).send()?;
+    let resp = client()
+        .get(format!("{}/__edge/health", stacks().main.url))
+        .send()?;
     ensure!(resp.status() == 200, "status {}", resp.status());
-    let cache = resp.headers().get("cache-control").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let cache = resp
+        .headers()
+        .get("cache-control")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     ensure!(cache == "no-store", "cache-control {cache:?}");
     let body: wyn_edge_shared::health::HealthReport = resp.json()?;
-    ensure!(body.status == wyn_edge_shared::health::Status::Healthy, "{body:?}");
+    ensure!(
+        body.status == wyn_edge_shared::health::Status::Healthy,
+        "{body:?}"
+    );
     ensure!(!body.version.is_empty(), "no version");
     ensure!(body.checks.config.detail == "valid", "{body:?}");
     ensure!(body.checks.origin.detail.starts_with("200 in "), "{body:?}");
@@ -30,29 +49,53 @@ fn healthy_edge() -> Outcome {
 }
 
 fn only_get_and_head() -> Outcome {
-    let head = client().head(format!("{}/__edge/health", stacks().main.url)).send()?;
+    let head = client()
+        .head(format!("{}/__edge/health", stacks().main.url))
+        .send()?;
     ensure!(head.status() == 200, "HEAD: {}", head.status());
-    let resp = client().post(format!("{}/__edge/health", stacks().main.url)).send()?;
-    ensure!(resp.headers().get("allow").is_some_and(|v| v == "GET, HEAD"), "{:?}", resp.headers());
+    let resp = client()
+        .post(format!("{}/__edge/health", stacks().main.url))
+        .send()?;
+    ensure!(
+        resp.headers()
+            .get("allow")
+            .is_some_and(|v| v == "GET, HEAD"),
+        "{:?}",
+        resp.headers()
+    );
     problem(resp, 405, "method-not-allowed")?;
     Ok(())
 }
 
 fn admin_routes_need_the_token() -> Outcome {
     let url = format!("{}/__edge/metrics", stacks().main.url);
-    for auth in [None, Some("Bearer wrong"), Some("Basic ZTJlOnRva2Vu"), Some(TOKEN)] {
+    for auth in [
+        None,
+        Some("Bearer wrong"),
+        Some("Basic ZTJlOnRva2Vu"),
+        Some(TOKEN),
+    ] {
         let mut req = client().get(&url);
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }
         let resp = req.send()?;
-        ensure!(resp.headers().contains_key("www-authenticate"), "{auth:?}: no WWW-Authenticate");
+        ensure!(
+            resp.headers().contains_key("www-authenticate"),
+            "{auth:?}: no WWW-Authenticate"
+        );
         let body = problem(resp, 401, "unauthorized")?;
-        ensure!(!body.to_string().contains("metrics"), "a 401 tells nothing about the route: {body}");
+        ensure!(
+            !body.to_string().contains("metrics"),
+            "a 401 tells nothing about the route: {body}"
+        );
     }
     // With the token, an unknown route is a plain 404, and it never reached the origin.
     let resp = client().get(&url).bearer_auth(TOKEN).send()?;
-    ensure!(!resp.headers().contains_key("x-origin-request-count"), "an admin route reached the origin");
+    ensure!(
+        !resp.headers().contains_key("x-origin-request-count"),
+        "an admin route reached the origin"
+    );
     problem(resp, 404, "not-found")?;
     Ok(())
 }
@@ -62,13 +105,21 @@ fn broken_config_degrades_but_serves() -> Outcome {
     let resp = client().get(format!("{edge}/__edge/health")).send()?;
     ensure!(resp.status() == 503, "status {}", resp.status());
     let body: wyn_edge_shared::health::HealthReport = resp.json()?;
-    ensure!(body.status == wyn_edge_shared::health::Status::Degraded, "{body:?}");
+    ensure!(
+        body.status == wyn_edge_shared::health::Status::Degraded,
+        "{body:?}"
+    );
     let detail = &body.checks.config.detail;
     ensure!(
-        detail.contains(r#"EDGE.origin_timeout: expected a duration like "60s" or "5m", found "sixty""#),
+        detail.contains(
+            r#"EDGE.origin_timeout: expected a duration like "60s" or "5m", found "sixty""#
+        ),
         "the error does not name the field: {detail}"
     );
-    ensure!(body.checks.origin.status == wyn_edge_shared::health::Status::Healthy, "{body:?}");
+    ensure!(
+        body.checks.origin.status == wyn_edge_shared::health::Status::Healthy,
+        "{body:?}"
+    );
     // Still a working proxy.
     let (_, venues) = json(client().get(format!("{edge}/api/venues")))?;
     ensure!(venues.as_array().is_some_and(|v| !v.is_empty()), "{venues}");
@@ -77,7 +128,11 @@ fn broken_config_degrades_but_serves() -> Outcome {
 
 fn origin_requests(origin: &str) -> anyhow::Result<u64> {
     let resp = client().get(format!("{origin}/api/health")).send()?;
-    let count = resp.headers().get("x-origin-request-count").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let count = resp
+        .headers()
+        .get("x-origin-request-count")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
     count.ok_or_else(|| anyhow::anyhow!("no x-origin-request-count"))
 }
 
@@ -110,11 +165,19 @@ fn probes_are_reused_under_a_flood() -> Outcome {
 }
 
 fn dead_origin_is_unhealthy() -> Outcome {
-    let resp = client().get(format!("{}/__edge/health", stacks().dead.url)).send()?;
+    let resp = client()
+        .get(format!("{}/__edge/health", stacks().dead.url))
+        .send()?;
     ensure!(resp.status() == 503, "status {}", resp.status());
     let body: wyn_edge_shared::health::HealthReport = resp.json()?;
-    ensure!(body.status == wyn_edge_shared::health::Status::Unhealthy, "{body:?}");
-    ensure!(body.checks.origin.detail == "connection to the origin failed", "{body:?}");
+    ensure!(
+        body.status == wyn_edge_shared::health::Status::Unhealthy,
+        "{body:?}"
+    );
+    ensure!(
+        body.checks.origin.detail == "connection to the origin failed",
+        "{body:?}"
+    );
     // The committed wrangler.toml config is what the dead stack runs, and it validates.
     ensure!(body.checks.config.detail == "valid", "{body:?}");
     Ok(())

@@ -3,7 +3,9 @@
 //! Three edges run side by side, each with its own `wrangler dev`:
 //! - `main`: a valid config (as a JSON `--var`, with a short origin timeout) in front of an origin;
 //! - `broken`: a config that does not validate, in front of its own origin;
-//! - `dead`: the committed `wrangler.toml` config, in front of a port where nothing listens.
+//! - `dead`: the committed `wrangler.toml` config, in front of a port where nothing listens;
+//! - `raw`: `main`'s config in raw `workerd`, for what wrangler's own proxy layer hides from the
+//!   worker (it consumes the `Connection` header before the worker sees it).
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
@@ -30,12 +32,15 @@ pub struct Stacks {
     pub broken: Edge,
     pub broken_origin: Origin,
     pub dead: Edge,
+    pub raw: Edge,
 }
 
 static STACKS: OnceLock<Stacks> = OnceLock::new();
 
 pub fn stacks() -> &'static Stacks {
-    STACKS.get().expect("stacks are started before the tests run")
+    STACKS
+        .get()
+        .expect("stacks are started before the tests run")
 }
 
 pub type Outcome = Result<(), Failed>;
@@ -58,32 +63,73 @@ fn start() -> anyhow::Result<Stacks> {
     let main_config = format!(
         r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main","health":{{"probe_timeout":"1s","cache_for":"2s"}}}}"#
     );
-    let (main_url, broken_url, dead_url) =
-        (main_origin.url.clone(), broken_origin.url.clone(), format!("http://127.0.0.1:{dead_port}"));
+    let raw_config = main_config.clone();
+    let (main_url, broken_url, dead_url) = (
+        main_origin.url.clone(),
+        broken_origin.url.clone(),
+        format!("http://127.0.0.1:{dead_port}"),
+    );
     // Started in parallel: each wrangler dev takes seconds to come up.
     let main = std::thread::spawn(move || {
-        Edge::start("main", &[("ORIGIN_URL", &main_url), ("EDGE", &main_config), ("EDGE_ADMIN_TOKEN", TOKEN)])
+        Edge::start(
+            "main",
+            &[
+                ("ORIGIN_URL", &main_url),
+                ("EDGE", &main_config),
+                ("EDGE_ADMIN_TOKEN", TOKEN),
+            ],
+        )
     });
     let broken = std::thread::spawn(move || {
         Edge::start(
             "broken",
             &[
                 ("ORIGIN_URL", &broken_url),
-                ("EDGE", r#"{"origin_timeout":"sixty","health":{"cache_for":"5s"}}"#),
+                (
+                    "EDGE",
+                    r#"{"origin_timeout":"sixty","health":{"cache_for":"5s"}}"#,
+                ),
                 ("EDGE_ADMIN_TOKEN", TOKEN),
             ],
         )
     });
-    let dead = std::thread::spawn(move || Edge::start("dead", &[("ORIGIN_URL", &dead_url), ("EDGE_ADMIN_TOKEN", TOKEN)]));
-    let join = |h: std::thread::JoinHandle<anyhow::Result<Edge>>| h.join().map_err(|_| anyhow::anyhow!("start panicked"))?;
-    Ok(Stacks { main: join(main)?, main_origin, broken: join(broken)?, broken_origin, dead: join(dead)? })
+    let dead = std::thread::spawn(move || {
+        Edge::start(
+            "dead",
+            &[("ORIGIN_URL", &dead_url), ("EDGE_ADMIN_TOKEN", TOKEN)],
+        )
+    });
+    let raw = Edge::start_workerd(
+        "raw",
+        &[
+            ("ORIGIN_URL", &main_origin.url),
+            ("EDGE", &raw_config),
+            ("EDGE_ADMIN_TOKEN", TOKEN),
+        ],
+    )?;
+    let join = |h: std::thread::JoinHandle<anyhow::Result<Edge>>| {
+        h.join().map_err(|_| anyhow::anyhow!("start panicked"))?
+    };
+    Ok(Stacks {
+        main: join(main)?,
+        main_origin,
+        broken: join(broken)?,
+        raw,
+        broken_origin,
+        dead: join(dead)?,
+    })
 }
 
 fn main() {
     let args = Arguments::from_args();
     support::watchdog(Duration::from_secs(15 * 60));
-    let trials: Vec<Trial> = proxy::trials().into_iter().chain(health::trials()).collect();
-    let wanted = trials.iter().any(|t| args.is_ignored() || args.filter.as_deref().is_none_or(|f| t.name().contains(f)));
+    let trials: Vec<Trial> = proxy::trials()
+        .into_iter()
+        .chain(health::trials())
+        .collect();
+    let wanted = trials
+        .iter()
+        .any(|t| args.filter.as_deref().is_none_or(|f| t.name().contains(f)));
     if wanted && !args.list {
         match start() {
             Ok(s) => {

@@ -1,0 +1,125 @@
+//! Endpoints that exist to make the edge's behaviour visible: `/api/echo` reflects the request as
+//! the origin received it, `/api/status/{code}` answers any final status, `/api/hop-headers` sends
+//! hop-by-hop headers that the edge must not pass on.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request};
+use axum::http::header::{CACHE_CONTROL, CONNECTION, LOCATION};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::Refusal;
+
+/// The largest body `/api/echo` reflects.
+pub(super) const ECHO_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// After the limit is passed, the rest of a body is still read and dropped up to this many bytes
+/// in all, so that the client, still sending, gets to read the 413 instead of a connection reset.
+const ECHO_DRAIN_LIMIT: usize = 4 * ECHO_BODY_LIMIT;
+
+/// Any method on `/api/status/{code}`: that status, with `{"status": code}` unless the status
+/// forbids a body.
+pub(super) async fn status(code: Result<Path<String>, PathRejection>) -> Result<Response, Refusal> {
+    let expected = "status: expected a final status code 200..=599";
+    let Ok(Path(code)) = code else {
+        return Err(Refusal::bad_request(format!(
+            "{expected}, found an undecodable path segment"
+        )));
+    };
+    let status = match code.parse::<u16>() {
+        Ok(n @ 100..=199) => {
+            return Err(Refusal::bad_request(format!(
+                "{expected}, found {n} (1xx are interim responses, not answers)"
+            )));
+        }
+        Ok(n @ 200..=599) => StatusCode::from_u16(n).ok(),
+        _ => None,
+    };
+    let status =
+        status.ok_or_else(|| Refusal::bad_request(format!("{expected}, found {code:?}")))?;
+    let mut response = match status.as_u16() {
+        // 205 too: RFC 9110 forbids it a body, like 204 and 304.
+        204 | 205 | 304 => status.into_response(),
+        n => (status, Json(json!({ "status": n }))).into_response(),
+    };
+    if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
+        response
+            .headers_mut()
+            .insert(LOCATION, HeaderValue::from_static("/api/health"));
+    }
+    Ok(response)
+}
+
+/// Any method on `/api/echo` and `/api/echo/{*rest}`: the request as received.
+///
+/// Headers are listed as hyper hands them over: names lowercased, every value of a repeated name
+/// kept in its order, names in the order they first appeared (a name that comes back later on the
+/// wire is listed with its first occurrence).
+pub(super) async fn echo(request: Request) -> Result<Response, Refusal> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(body).await?;
+    let headers: Vec<[String; 2]> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            [
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            ]
+        })
+        .collect();
+    Ok((
+        [(CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "method": parts.method.as_str(),
+            "path": parts.uri.path(),
+            "query": parts.uri.query(),
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+            "body_len": body.len(),
+        })),
+    )
+        .into_response())
+}
+
+async fn read_body(body: Body) -> Result<Vec<u8>, Refusal> {
+    let mut data = body.into_data_stream();
+    let mut received = Vec::new();
+    let mut seen = 0_usize;
+    while let Some(chunk) = data.next().await {
+        let chunk = chunk.map_err(|e| Refusal::bad_request(format!("body: {e}")))?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= ECHO_BODY_LIMIT {
+            received.extend_from_slice(&chunk);
+        } else if seen > ECHO_DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > ECHO_BODY_LIMIT {
+        return Err(Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body: expected at most {ECHO_BODY_LIMIT} bytes, found more"),
+        ));
+    }
+    Ok(received)
+}
+
+/// `GET /api/hop-headers`: a response carrying hop-by-hop headers (and `X-Hop-Secret`, made
+/// hop-by-hop by naming it in `Connection`) beside one end-to-end header, `X-Kept`.
+pub(super) async fn hop_headers() -> Response {
+    (
+        [
+            (CONNECTION, "X-Hop-Secret"),
+            (HeaderName::from_static("x-hop-secret"), "leaked"),
+            (HeaderName::from_static("keep-alive"), "timeout=5"),
+            (HeaderName::from_static("proxy-connection"), "keep-alive"),
+            (HeaderName::from_static("x-kept"), "yes"),
+        ],
+        Json(json!({ "hop_headers": ["connection", "x-hop-secret", "keep-alive", "proxy-connection"] })),
+    )
+        .into_response()
+}

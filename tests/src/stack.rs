@@ -1,0 +1,285 @@
+//! The local stack the end-to-end suite and the bench run: the real worker build under
+//! `wrangler dev` or raw `workerd`, in front of the demo origin served in-process on loopback.
+//!
+//! Every process started here is put in its own process group and killed by [`kill_all`], and
+//! [`watchdog`] ends a run that overstays, so nothing is left behind.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The demo origin, served on its own tokio runtime in a background thread.
+pub struct Origin {
+    pub url: String,
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Origin {
+    /// Starts the demo origin on a free loopback port.
+    pub fn start() -> Result<Self> {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            rt.block_on(async move {
+                let listener =
+                    tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
+                tokio::select! {
+                    result = crate::origin::serve(listener) => {
+                        if let Err(e) = result { eprintln!("demo origin stopped: {e}"); }
+                    }
+                    _ = rx => {}
+                }
+            });
+            rt.shutdown_timeout(Duration::from_secs(1));
+        });
+        Ok(Self {
+            url: format!("http://{addr}"),
+            addr,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Process groups to kill when the suite ends, whichever way it ends.
+static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
+
+/// Kills every process group this suite started.
+pub fn kill_all() {
+    let groups = std::mem::take(&mut *GROUPS.lock().unwrap_or_else(|e| e.into_inner()));
+    for pgid in &groups {
+        signal_group(*pgid, libc::SIGTERM);
+    }
+    if !groups.is_empty() {
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    for pgid in &groups {
+        signal_group(*pgid, libc::SIGKILL);
+    }
+}
+
+#[allow(unsafe_code)]
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: kill(2) takes plain integers; a negative pid addresses the process group.
+    unsafe {
+        libc::kill(-pgid, signal);
+    }
+}
+
+/// Ends the run if it takes longer than `limit`, killing what it started.
+pub fn watchdog(limit: Duration) {
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        eprintln!("e2e: watchdog: the suite ran past {limit:?}; stopping it");
+        kill_all();
+        std::process::exit(3);
+    });
+}
+
+/// The built worker, served by `wrangler dev` or raw `workerd`.
+pub struct Edge {
+    pub url: String,
+    pub name: &'static str,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Edge {
+    /// Starts `wrangler dev` with the given `--var NAME:VALUE` overrides and waits until it answers.
+    pub fn start(name: &'static str, vars: &[(&str, &str)]) -> Result<Self> {
+        let root = root();
+        let port = free_port();
+        let inspector = free_port();
+        let state = state_dir(name)?;
+        let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
+        cmd.current_dir(&root)
+            .args([
+                "dev",
+                "--ip",
+                "127.0.0.1",
+                "--log-level",
+                "warn",
+                "--show-interactive-dev-session=false",
+            ])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--inspector-port",
+                &inspector.to_string(),
+            ])
+            .arg("--persist-to")
+            .arg(state.join("state"));
+        for (k, v) in vars {
+            cmd.arg("--var").arg(format!("{k}:{v}"));
+        }
+        Self::spawn(name, cmd, port, &state)
+    }
+
+    /// Starts the built worker in raw `workerd` (no wrangler proxy layers: the runtime's own
+    /// speed), with the given text bindings, and waits until it answers.
+    pub fn start_workerd(name: &'static str, vars: &[(&str, &str)]) -> Result<Self> {
+        let root = root();
+        let port = free_port();
+        let state = state_dir(name)?;
+        let capnp = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let bindings: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
+            .collect();
+        // `embed` paths are relative to the config file, which sits in target/e2e/NAME/.
+        let build = Path::new("../../../edge/build");
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "edge", worker = .edge),
+    (name = "net", network = (allow = ["public", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "edge")],
+);
+const edge :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed "{js}"),
+    (name = "index_bg.wasm", wasm = embed "{wasm}"),
+  ],
+  compatibilityDate = "2026-04-01",
+  bindings = [{bindings}],
+  globalOutbound = "net",
+);
+"#,
+            js = build.join("index.js").display(),
+            wasm = build.join("index_bg.wasm").display(),
+            bindings = bindings.join(", "),
+        );
+        let config_path = state.join("config.capnp");
+        std::fs::write(&config_path, config)?;
+        let mut cmd = Command::new(root.join("node_modules/.bin/workerd"));
+        cmd.current_dir(&state).arg("serve").arg(&config_path);
+        Self::spawn(name, cmd, port, &state)
+    }
+
+    fn spawn(name: &'static str, mut cmd: Command, port: u16, state: &Path) -> Result<Self> {
+        let log = state.join("edge.log");
+        let log_file = std::fs::File::create(&log)?;
+        cmd.env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        let child = cmd
+            .spawn()
+            .context("starting the edge (run `make tools` first)")?;
+        GROUPS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(child.id() as i32);
+        let mut edge = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            name,
+            log,
+            child,
+        };
+        edge.wait_ready(Duration::from_secs(90))?;
+        Ok(edge)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<()> {
+        let started = Instant::now();
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "the edge ({}) exited with {status}:\n{}",
+                    self.name,
+                    self.log_tail()
+                );
+            }
+            if client
+                .get(format!("{}/__edge/health", self.url))
+                .send()
+                .is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        bail!(
+            "the edge ({}) did not answer within {limit:?}:\n{}",
+            self.name,
+            self.log_tail()
+        )
+    }
+
+    /// The last lines the edge printed.
+    pub fn log_tail(&self) -> String {
+        let Ok(file) = std::fs::File::open(&self.log) else {
+            return String::new();
+        };
+        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+fn state_dir(name: &str) -> Result<PathBuf> {
+    let state = root().join("target/e2e").join(name);
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&state)?;
+    Ok(state)
+}
+
+/// Builds the worker unless a build is already there (`make test` builds it first).
+pub fn ensure_worker_built() -> Result<()> {
+    let root = root();
+    if root.join("edge/build/index.js").exists() && root.join("edge/build/index_bg.wasm").exists() {
+        return Ok(());
+    }
+    let status = Command::new(root.join("tests/scripts/build.sh")).status()?;
+    if !status.success() {
+        bail!("building the worker failed ({status})");
+    }
+    Ok(())
+}
