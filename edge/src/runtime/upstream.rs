@@ -5,14 +5,12 @@
 //! the client, not followed. The origin timeout covers the wait for the response head only: a long
 //! stream (the chat endpoint's server-sent events) is never cut.
 
-use std::pin::pin;
 use std::time::Duration;
 
-use futures::future::{Either, select};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortController, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
+    AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
 };
 use wyn_edge_shared::REQUEST_ID_HEADER;
 
@@ -71,28 +69,34 @@ pub async fn forward(
 }
 
 /// Fetches `url` with `init`, aborting when no response head arrived within `timeout`.
+///
+/// The runtime's own `AbortSignal.timeout` does the timing: one call, no timer closure crossing
+/// into wasm per request.
 pub async fn fetch_with_timeout(
     url: &str,
     init: &RequestInit,
     timeout: Duration,
 ) -> Result<Response, FetchFailure> {
-    let controller = AbortController::new().map_err(|_| FetchFailure::Unreachable)?;
-    init.set_signal(Some(&controller.signal()));
+    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(ms)));
     let request =
         Request::new_with_str_and_init(url, init).map_err(|_| FetchFailure::Unreachable)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    let fetch = JsFuture::from(global.fetch_with_request(&request));
-    let delay = pin!(worker::Delay::from(timeout));
-    match select(fetch, delay).await {
-        Either::Left((Ok(value), _)) => value
+    match JsFuture::from(global.fetch_with_request(&request)).await {
+        Ok(value) => value
             .dyn_into::<Response>()
             .map_err(|_| FetchFailure::Unreachable),
-        Either::Left((Err(_), _)) => Err(FetchFailure::Unreachable),
-        Either::Right(((), _)) => {
-            controller.abort();
-            Err(FetchFailure::TimedOut)
-        }
+        Err(error) if is_timeout(&error) => Err(FetchFailure::TimedOut),
+        Err(_) => Err(FetchFailure::Unreachable),
     }
+}
+
+fn is_timeout(error: &JsValue) -> bool {
+    js_sys::Reflect::get(error, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|n| n.as_string())
+        .as_deref()
+        == Some("TimeoutError")
 }
 
 /// The response filter: the origin's response with hop-by-hop headers dropped, made mutable so
