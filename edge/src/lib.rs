@@ -16,6 +16,7 @@ pub mod admin;
 pub mod error;
 pub mod forwarding;
 pub mod health;
+pub mod rate_limit;
 pub mod request_id;
 
 #[cfg(target_arch = "wasm32")]

@@ -13,6 +13,7 @@
 //! );
 //! ```
 
+pub mod rate_limit;
 pub mod units;
 
 use std::fmt;
@@ -83,6 +84,9 @@ pub struct EdgeConfig {
     /// How the edge probes the origin for `/__edge/health`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// Rate-limit rules; a request must pass every rule that matches it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<rate_limit::RateLimitRule>,
 }
 
 /// The origin probe behind `/__edge/health`.
@@ -117,6 +121,7 @@ impl Default for EdgeConfig {
             max_request_body: defaults::max_request_body(),
             version: None,
             health: HealthConfig::default(),
+            rate_limits: Vec::new(),
         }
     }
 }
@@ -236,6 +241,7 @@ impl EdgeConfig {
             "health.cache_for",
             format!("expected at most \"1m\", found {}", fmt(h.cache_for)),
         );
+        rate_limit::validate_rules(&self.rate_limits, &mut errors);
         if errors.is_empty() {
             Ok(())
         } else {
