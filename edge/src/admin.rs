@@ -18,6 +18,8 @@ use wyn_edge_shared::ADMIN_PREFIX;
 pub enum AdminRoute {
     /// `GET /__edge/health`: public.
     Health,
+    /// `GET /__edge/rate-limits`: each rule's counters in the answering isolate.
+    RateLimits,
     /// Any other path under `/__edge/`: needs the token, then answers 404.
     Unknown,
 }
@@ -38,6 +40,7 @@ pub fn route(path: &str) -> Option<AdminRoute> {
     };
     Some(match rest {
         "health" => AdminRoute::Health,
+        "rate-limits" => AdminRoute::RateLimits,
         _ => AdminRoute::Unknown,
     })
 }

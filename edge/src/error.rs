@@ -17,6 +17,9 @@ use std::time::Duration;
 use wyn_edge_shared::config::units::format_duration;
 use wyn_edge_shared::problem::{Problem, ProblemType};
 
+use crate::rate_limit::Limits;
+use crate::rate_limit::headers::retry_after_secs;
+
 /// Who is to blame for a failed request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Culprit {
@@ -40,6 +43,10 @@ pub struct EdgeError {
     pub retryable: bool,
     /// A detail for the client, safe to show.
     pub detail: Option<String>,
+    /// For a refusal by a rate-limit rule: its figures, for the `RateLimit` headers.
+    pub limits: Option<Limits>,
+    /// Whole seconds the client should wait (`Retry-After`).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl EdgeError {
@@ -49,6 +56,8 @@ impl EdgeError {
             culprit,
             retryable,
             detail,
+            limits: None,
+            retry_after_secs: None,
         }
     }
 
@@ -115,6 +124,37 @@ impl EdgeError {
         Self::new(ProblemType::MethodNotAllowed, Culprit::Client, false, None)
     }
 
+    /// A rate-limit rule refused the request; the client may retry after `retry_after`.
+    pub fn rate_limited(limits: Limits, retry_after: Duration) -> Self {
+        let secs = retry_after_secs(retry_after);
+        let detail = format!("Rate limit {:?} exceeded; retry in {secs} s.", limits.name);
+        Self {
+            limits: Some(limits),
+            retry_after_secs: Some(secs),
+            ..Self::new(
+                ProblemType::QuotaExceeded,
+                Culprit::Client,
+                true,
+                Some(detail),
+            )
+        }
+    }
+
+    /// A global rule that refuses when it cannot decide could not reach its Durable Object.
+    pub fn rate_limiter_unavailable(rule: &str) -> Self {
+        Self {
+            retry_after_secs: Some(1),
+            ..Self::new(
+                ProblemType::RateLimiterUnavailable,
+                Culprit::Edge,
+                true,
+                Some(format!(
+                    "Rate limit {rule:?} could not be checked; retry shortly."
+                )),
+            )
+        }
+    }
+
     /// A failure of the edge's own making; the detail stays in the edge's log.
     pub fn internal() -> Self {
         Self::new(ProblemType::Internal, Culprit::Edge, true, None)
@@ -122,11 +162,11 @@ impl EdgeError {
 
     /// The problem document for this error.
     pub fn to_problem(&self, request_id: &str) -> Problem {
-        let problem = Problem::new(self.kind, request_id);
-        match &self.detail {
-            Some(d) => problem.with_detail(d.clone()),
-            None => problem,
-        }
+        let mut problem = Problem::new(self.kind, request_id);
+        problem.detail = self.detail.clone();
+        problem.rule = self.limits.as_ref().map(|l| l.name.clone());
+        problem.retry_after = self.retry_after_secs;
+        problem
     }
 }
 
@@ -155,6 +195,33 @@ mod tests {
         );
         assert_eq!(p.request_id, "id-9");
         assert_eq!(p.type_uri, "https://wyn.app/problems/origin-timeout");
+    }
+
+    #[test]
+    fn a_rate_limit_problem_names_the_rule_and_the_wait() {
+        let limits = Limits {
+            name: "chat".into(),
+            quota: 30,
+            window_secs: 60,
+            remaining: 0,
+            reset_secs: 60,
+        };
+        let e = EdgeError::rate_limited(limits, Duration::from_millis(1_200));
+        let p = e.to_problem("r");
+        assert_eq!(
+            (p.status, p.rule.as_deref(), p.retry_after),
+            (429, Some("chat"), Some(2))
+        );
+        assert_eq!(
+            p.detail.as_deref(),
+            Some("Rate limit \"chat\" exceeded; retry in 2 s.")
+        );
+        assert_eq!(
+            EdgeError::rate_limiter_unavailable("chat")
+                .to_problem("r")
+                .status,
+            503
+        );
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub enum ProblemType {
     NotFound,
     /// A method an admin route does not allow.
     MethodNotAllowed,
+    /// A rate-limit rule refused the request.
+    QuotaExceeded,
+    /// A global rate limit could not be decided and its rule says to refuse.
+    RateLimiterUnavailable,
     /// A failure inside the edge itself.
     Internal,
 }
@@ -52,6 +56,8 @@ impl ProblemType {
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
+            Self::QuotaExceeded => "quota-exceeded",
+            Self::RateLimiterUnavailable => "rate-limiter-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -66,6 +72,8 @@ impl ProblemType {
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::QuotaExceeded => 429,
+            Self::RateLimiterUnavailable => 503,
             Self::Internal => 500,
         }
     }
@@ -81,6 +89,8 @@ impl ProblemType {
             Self::Unauthorized => "A valid admin token is required",
             Self::NotFound => "No such edge route",
             Self::MethodNotAllowed => "Method not allowed on this edge route",
+            Self::QuotaExceeded => "Too many requests",
+            Self::RateLimiterUnavailable => "The rate limiter is unavailable",
             Self::Internal => "The edge failed to handle the request",
         }
     }
@@ -106,6 +116,12 @@ pub struct Problem {
     pub detail: Option<String>,
     /// The request id, as sent back in `X-Request-Id`.
     pub request_id: String,
+    /// For rate-limit problems: the rule that decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// For rate-limit problems: whole seconds to wait before retrying.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
@@ -117,6 +133,8 @@ impl Problem {
             status: kind.status(),
             detail: None,
             request_id: request_id.to_owned(),
+            rule: None,
+            retry_after: None,
         }
     }
 
@@ -138,7 +156,9 @@ impl Problem {
 mod tests {
     use super::*;
 
-    const ALL: [ProblemType; 9] = [
+    const ALL: [ProblemType; 11] = [
+        ProblemType::QuotaExceeded,
+        ProblemType::RateLimiterUnavailable,
         ProblemType::OriginUnreachable,
         ProblemType::OriginTimeout,
         ProblemType::OriginNotConfigured,

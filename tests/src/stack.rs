@@ -117,9 +117,21 @@ pub fn watchdog(limit: Duration) {
     });
 }
 
+/// Options of a raw workerd edge.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Workerd {
+    /// Leave out the `RATE_LIMITER` binding, as if the Durable Objects were down.
+    pub no_objects: bool,
+    /// Also serve a second isolate of the worker (see [`Edge::twin_url`]).
+    pub twin: bool,
+}
+
 /// The built worker, served by `wrangler dev` or raw `workerd`.
 pub struct Edge {
     pub url: String,
+    /// A second isolate of the same worker sharing the first one's Durable Objects (raw workerd
+    /// started with `twin`).
+    pub twin_url: Option<String>,
     pub name: &'static str,
     pub log: PathBuf,
     child: Child,
@@ -157,46 +169,90 @@ impl Edge {
     }
 
     /// Starts the built worker in raw `workerd` (no wrangler proxy layers: the runtime's own
-    /// speed), with the given text bindings, and waits until it answers.
+    /// speed), with the given text bindings and the rate limiter's Durable Objects, and waits
+    /// until it answers.
     pub fn start_workerd(name: &'static str, vars: &[(&str, &str)]) -> Result<Self> {
+        Self::start_workerd_with(name, vars, Workerd::default())
+    }
+
+    /// Like [`Edge::start_workerd`], with options.
+    pub fn start_workerd_with(
+        name: &'static str,
+        vars: &[(&str, &str)],
+        options: Workerd,
+    ) -> Result<Self> {
         let root = root();
         let port = free_port();
+        let twin_port = free_port();
         let state = state_dir(name)?;
-        let capnp = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        let capnp = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
         let bindings: Vec<String> = vars
             .iter()
             .map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
             .collect();
+        let bindings = bindings.join(", ");
         // `embed` paths are relative to the config file, which sits in target/e2e/NAME/.
         let build = Path::new("../../../edge/build");
+        let modules = format!(
+            r#"modules = [
+    (name = "index.js", esModule = embed "{}"),
+    (name = "index_bg.wasm", wasm = embed "{}"),
+  ],
+  compatibilityDate = "2026-04-01",
+  globalOutbound = "net","#,
+            build.join("index.js").display(),
+            build.join("index_bg.wasm").display(),
+        );
+        let object_binding = if options.no_objects {
+            ""
+        } else {
+            r#", (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterObject")"#
+        };
+        let (twin_service, twin_socket) = if options.twin {
+            (
+                r#"(name = "twin", worker = .twin),"#.to_owned(),
+                format!(
+                    r#", (name = "twin", address = "127.0.0.1:{twin_port}", http = (), service = "twin")"#
+                ),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [
     (name = "edge", worker = .edge),
+    {twin_service}
+    (name = "do-disk", disk = (path = "{state_dir}", writable = true)),
     (name = "net", network = (allow = ["public", "local"])),
   ],
-  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "edge")],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "edge"){twin_socket}],
 );
 const edge :Workerd.Worker = (
-  modules = [
-    (name = "index.js", esModule = embed "{js}"),
-    (name = "index_bg.wasm", wasm = embed "{wasm}"),
-  ],
-  compatibilityDate = "2026-04-01",
-  bindings = [{bindings}],
-  globalOutbound = "net",
+  {modules}
+  bindings = [{bindings}{object_binding}],
+  durableObjectNamespaces = [(className = "RateLimiterObject", uniqueKey = "wyn-edge-rate-limiter", enableSql = true)],
+  durableObjectStorage = (localDisk = "do-disk"),
+);
+# A second isolate: the same worker, spending the first one's Durable Objects.
+const twin :Workerd.Worker = (
+  {modules}
+  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject"))],
 );
 "#,
-            js = build.join("index.js").display(),
-            wasm = build.join("index_bg.wasm").display(),
-            bindings = bindings.join(", "),
+            state_dir = state.join("objects").display(),
         );
+        std::fs::create_dir_all(state.join("objects"))?;
         let config_path = state.join("config.capnp");
         std::fs::write(&config_path, config)?;
         let mut cmd = Command::new(root.join("node_modules/.bin/workerd"));
         cmd.current_dir(&state).arg("serve").arg(&config_path);
-        Self::spawn(name, cmd, port, &state)
+        let mut edge = Self::spawn(name, cmd, port, &state)?;
+        if options.twin {
+            edge.twin_url = Some(format!("http://127.0.0.1:{twin_port}"));
+        }
+        Ok(edge)
     }
 
     fn spawn(name: &'static str, mut cmd: Command, port: u16, state: &Path) -> Result<Self> {
@@ -217,6 +273,7 @@ const edge :Workerd.Worker = (
             .push(child.id() as i32);
         let mut edge = Self {
             url: format!("http://127.0.0.1:{port}"),
+            twin_url: None,
             name,
             log,
             child,

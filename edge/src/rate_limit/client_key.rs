@@ -66,7 +66,11 @@ impl fmt::Display for ClientKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::V4(ip) => write!(f, "4:{}", std::net::Ipv4Addr::from(*ip)),
-            Self::V6(net) => write!(f, "6:{}/64", std::net::Ipv6Addr::from(u128::from(*net) << 64)),
+            Self::V6(net) => write!(
+                f,
+                "6:{}/64",
+                std::net::Ipv6Addr::from(u128::from(*net) << 64)
+            ),
             Self::Header(v) => write!(f, "h:{v}"),
             Self::Global => f.write_str("global"),
             Self::Unknown => f.write_str("unknown"),
@@ -80,28 +84,53 @@ mod tests {
 
     #[test]
     fn ipv4() {
-        assert_eq!(ClientKey::from_ip(Some("203.0.113.7")), ClientKey::V4(0xCB00_7107));
-        assert_eq!(ClientKey::from_ip(Some(" 203.0.113.7 ")).to_string(), "4:203.0.113.7");
-        assert_ne!(ClientKey::from_ip(Some("203.0.113.7")), ClientKey::from_ip(Some("203.0.113.8")));
+        assert_eq!(
+            ClientKey::from_ip(Some("203.0.113.7")),
+            ClientKey::V4(0xCB00_7107)
+        );
+        assert_eq!(
+            ClientKey::from_ip(Some(" 203.0.113.7 ")).to_string(),
+            "4:203.0.113.7"
+        );
+        assert_ne!(
+            ClientKey::from_ip(Some("203.0.113.7")),
+            ClientKey::from_ip(Some("203.0.113.8"))
+        );
     }
 
     #[test]
     fn ipv6_by_slash_64() {
         let a = ClientKey::from_ip(Some("2001:db8:aa:bb::1"));
-        assert_eq!(a, ClientKey::from_ip(Some("2001:0DB8:00aa:00bb:ffff:ffff:ffff:ffff")));
+        assert_eq!(
+            a,
+            ClientKey::from_ip(Some("2001:0DB8:00aa:00bb:ffff:ffff:ffff:ffff"))
+        );
         assert_ne!(a, ClientKey::from_ip(Some("2001:db8:aa:bc::1")));
         assert_eq!(a.to_string(), "6:2001:db8:aa:bb::/64");
     }
 
     #[test]
     fn mapped_ipv4_is_the_ipv4() {
-        assert_eq!(ClientKey::from_ip(Some("::ffff:10.1.2.3")), ClientKey::from_ip(Some("10.1.2.3")));
-        assert_eq!(ClientKey::from_ip(Some("::ffff:a01:203")), ClientKey::from_ip(Some("10.1.2.3")));
+        assert_eq!(
+            ClientKey::from_ip(Some("::ffff:10.1.2.3")),
+            ClientKey::from_ip(Some("10.1.2.3"))
+        );
+        assert_eq!(
+            ClientKey::from_ip(Some("::ffff:a01:203")),
+            ClientKey::from_ip(Some("10.1.2.3"))
+        );
     }
 
     #[test]
     fn unusable_addresses_share_one_bucket() {
-        for bad in [None, Some(""), Some("localhost"), Some("1.2.3.4, 5.6.7.8"), Some("1.2.3.4:80"), Some("[::1]")] {
+        for bad in [
+            None,
+            Some(""),
+            Some("localhost"),
+            Some("1.2.3.4, 5.6.7.8"),
+            Some("1.2.3.4:80"),
+            Some("[::1]"),
+        ] {
             assert_eq!(ClientKey::from_ip(bad), ClientKey::Unknown, "{bad:?}");
         }
         assert_eq!(ClientKey::Unknown.to_string(), "unknown");
@@ -110,10 +139,15 @@ mod tests {
     #[test]
     fn header_keys_are_bounded() {
         assert_eq!(ClientKey::from_header("  "), None);
-        assert_eq!(ClientKey::from_header(" k1 "), Some(ClientKey::Header("k1".into())));
+        assert_eq!(
+            ClientKey::from_header(" k1 "),
+            Some(ClientKey::Header("k1".into()))
+        );
         let long = "é".repeat(300);
         match ClientKey::from_header(&long) {
-            Some(ClientKey::Header(v)) => assert!(v.len() <= MAX_HEADER_KEY && v.len() >= MAX_HEADER_KEY - 1),
+            Some(ClientKey::Header(v)) => {
+                assert!(v.len() <= MAX_HEADER_KEY && v.len() >= MAX_HEADER_KEY - 1)
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -108,7 +108,12 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         let store = BoundedStore(Rc::new(RefCell::new(LruCache::new(cap))));
         // Started at zero, so every TAT the store holds is nanoseconds since the epoch.
         let inner = RateLimiter::new(quota, store.clone(), ManualClock::default());
-        Self { inner, store, interval_ns: interval.as_nanos() as u64, burst }
+        Self {
+            inner,
+            store,
+            interval_ns: interval.as_nanos() as u64,
+            burst,
+        }
     }
 
     /// Decides one request for `key` at `now_ns` (nanoseconds since the Unix epoch).
@@ -131,7 +136,12 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(Nanos::new(now_ns));
                 let backlog = self.tat(key).unwrap_or(now_ns).saturating_sub(now_ns);
-                Verdict { allowed: false, remaining: 0, reset: Duration::from_nanos(backlog), retry_after: wait }
+                Verdict {
+                    allowed: false,
+                    remaining: 0,
+                    reset: Duration::from_nanos(backlog),
+                    retry_after: wait,
+                }
             }
         }
     }

@@ -56,10 +56,28 @@ mod tests {
     fn fields_parse_back_as_structured_items() {
         let text = policy("api-v2_x", 600, 60).unwrap();
         let item: Item = Parser::new(&text).parse().unwrap();
-        assert_eq!(item.bare_item, BareItem::String(StringRef::from_str("api-v2_x").unwrap().to_owned()));
-        assert_eq!(item.params.get("q").and_then(BareItem::as_integer).map(i64::from), Some(600));
-        assert_eq!(item.params.get("w").and_then(BareItem::as_integer).map(i64::from), Some(60));
-        assert_eq!(remaining("chat", 0, 120).as_deref(), Some(r#""chat";r=0;t=120"#));
+        assert_eq!(
+            item.bare_item,
+            BareItem::String(StringRef::from_str("api-v2_x").unwrap().to_owned())
+        );
+        assert_eq!(
+            item.params
+                .get("q")
+                .and_then(BareItem::as_integer)
+                .map(i64::from),
+            Some(600)
+        );
+        assert_eq!(
+            item.params
+                .get("w")
+                .and_then(BareItem::as_integer)
+                .map(i64::from),
+            Some(60)
+        );
+        assert_eq!(
+            remaining("chat", 0, 120).as_deref(),
+            Some(r#""chat";r=0;t=120"#)
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ use wyn_edge_shared::config::rate_limit::{KeySpec, Mode, OnError, RateLimitRule,
 
 use client_key::ClientKey;
 use gcra::{Limiter, Verdict};
-use path_pattern::{normalize, PathPattern};
+use path_pattern::{PathPattern, normalize};
 
 /// What each rule has seen in this isolate.
 #[derive(Debug, Default)]
@@ -57,6 +57,7 @@ pub struct Rule {
     /// The rule as configured.
     pub spec: RateLimitRule,
     pattern: PathPattern,
+    except: Vec<PathPattern>,
     local: Option<Limiter<ClientKey>>,
     /// What the rule has seen in this isolate.
     pub counters: Counters,
@@ -64,14 +65,32 @@ pub struct Rule {
 
 impl Rule {
     fn new(spec: RateLimitRule) -> Self {
-        let local = (spec.scope == Scope::Local)
-            .then(|| Limiter::new(spec.limit, spec.period, spec.effective_burst(), spec.max_keys));
-        Self { pattern: PathPattern::new(&spec.path), local, spec, counters: Counters::default() }
+        let local = (spec.scope == Scope::Local).then(|| {
+            Limiter::new(
+                spec.limit,
+                spec.period,
+                spec.effective_burst(),
+                spec.max_keys,
+            )
+        });
+        Self {
+            pattern: PathPattern::new(&spec.path),
+            except: spec.except.iter().map(|p| PathPattern::new(p)).collect(),
+            local,
+            spec,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Keys this isolate tracks for the rule (0 for global rules).
+    pub fn tracked_keys(&self) -> usize {
+        self.local.as_ref().map_or(0, Limiter::len)
     }
 
     fn covers(&self, method: &str, normalized_path: &str) -> bool {
         (self.spec.methods.is_empty() || self.spec.methods.iter().any(|m| m == method))
             && self.pattern.matches(normalized_path)
+            && !self.except.iter().any(|e| e.matches(normalized_path))
     }
 
     /// The budget a request spends under this rule.
@@ -80,9 +99,17 @@ impl Rule {
             KeySpec::Ip => client.clone(),
             KeySpec::Global => ClientKey::Global,
             // Without the header, the client still has a budget: its address's.
-            KeySpec::Header(name) => header(name).and_then(|v| ClientKey::from_header(&v)).unwrap_or_else(|| client.clone()),
+            KeySpec::Header(name) => header(name)
+                .and_then(|v| ClientKey::from_header(&v))
+                .unwrap_or_else(|| client.clone()),
         }
     }
+}
+
+/// Whether a request is a CORS preflight, which is never rate limited: it costs the origin nothing
+/// and a browser sends one before many real requests.
+pub fn is_preflight(method: &str, has_origin: bool, has_request_method: bool) -> bool {
+    method == "OPTIONS" && has_origin && has_request_method
 }
 
 /// The admin API's own rule: 60 requests a minute per client address, in each isolate.
@@ -90,6 +117,7 @@ pub fn admin_rule() -> RateLimitRule {
     RateLimitRule {
         name: "admin".into(),
         path: "/__edge/*".into(),
+        except: Vec::new(),
         methods: Vec::new(),
         key: KeySpec::Ip,
         limit: 60,
@@ -196,7 +224,11 @@ pub struct Evaluation {
 impl Evaluation {
     /// Whether an enforced rule already refused.
     pub fn refused(&self, set: &RuleSet) -> bool {
-        self.unavailable.is_some() || self.verdicts.iter().any(|(i, v)| !v.allowed && set.rule(*i, self.admin).spec.mode == Mode::Enforce)
+        self.unavailable.is_some()
+            || self
+                .verdicts
+                .iter()
+                .any(|(i, v)| !v.allowed && set.rule(*i, self.admin).spec.mode == Mode::Enforce)
     }
 
     /// Records a global rule's verdict from its Durable Object.
@@ -218,15 +250,28 @@ impl Evaluation {
     /// the headers of the tightest rule.
     pub fn decide(&self, set: &RuleSet) -> Decision {
         if let Some(rule) = self.unavailable {
-            return Decision::Unavailable { rule: set.rules[rule].spec.name.clone() };
+            return Decision::Unavailable {
+                rule: set.rules[rule].spec.name.clone(),
+            };
         }
-        let enforced = self.verdicts.iter().filter(|(i, _)| set.rule(*i, self.admin).spec.mode == Mode::Enforce);
-        let refusal = enforced.clone().filter(|(_, v)| !v.allowed).max_by_key(|(_, v)| v.retry_after);
+        let enforced = self
+            .verdicts
+            .iter()
+            .filter(|(i, _)| set.rule(*i, self.admin).spec.mode == Mode::Enforce);
+        let refusal = enforced
+            .clone()
+            .filter(|(_, v)| !v.allowed)
+            .max_by_key(|(_, v)| v.retry_after);
         if let Some((i, v)) = refusal {
-            return Decision::Refuse { retry_after: v.retry_after, headers: Limits::of(&set.rule(*i, self.admin).spec, v) };
+            return Decision::Refuse {
+                retry_after: v.retry_after,
+                headers: Limits::of(&set.rule(*i, self.admin).spec, v),
+            };
         }
         let tightest = enforced.min_by_key(|(_, v)| (v.remaining, std::cmp::Reverse(v.reset)));
-        Decision::Allow { headers: tightest.map(|(i, v)| Limits::of(&set.rule(*i, self.admin).spec, v)) }
+        Decision::Allow {
+            headers: tightest.map(|(i, v)| Limits::of(&set.rule(*i, self.admin).spec, v)),
+        }
     }
 }
 
@@ -297,12 +342,20 @@ impl Decision {
 impl RuleSet {
     /// Compiles validated rules.
     pub fn new(rules: &[RateLimitRule]) -> Self {
-        Self { rules: rules.iter().cloned().map(Rule::new).collect(), admin: Rule::new(admin_rule()) }
+        Self {
+            rules: rules.iter().cloned().map(Rule::new).collect(),
+            admin: Rule::new(admin_rule()),
+        }
     }
 
     /// The configured rules, in order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The admin API's rule.
+    pub fn admin(&self) -> &Rule {
+        &self.admin
     }
 
     fn rule(&self, i: usize, admin: bool) -> &Rule {
@@ -350,7 +403,10 @@ impl RuleSet {
 
     /// Decides the admin rule for a request to an admin route.
     pub fn evaluate_admin(&self, client: &ClientKey, now_ns: u64) -> Evaluation {
-        let mut eval = Evaluation { admin: true, ..Evaluation::default() };
+        let mut eval = Evaluation {
+            admin: true,
+            ..Evaluation::default()
+        };
         if let Some(limiter) = &self.admin.local {
             let v = limiter.check(client, now_ns);
             self.count(0, true, &v);

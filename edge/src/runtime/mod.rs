@@ -5,6 +5,8 @@
 //! crosses the JS boundary.
 
 pub mod health;
+pub mod rate_limit;
+pub mod rate_limiter_object;
 pub mod settings;
 pub mod upstream;
 
@@ -15,6 +17,7 @@ use wyn_edge_shared::{REQUEST_ID_HEADER, problem};
 pub use settings::{Settings, settings};
 
 use crate::error::{Culprit, EdgeError};
+use crate::rate_limit::client_key::ClientKey;
 use crate::{admin, forwarding, request_id};
 
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -36,14 +39,17 @@ pub struct Incoming {
     pub request_id: String,
     /// When the edge received the request, in ms since the epoch.
     pub started_ms: f64,
+    /// `CF-Connecting-IP`: the only client address the edge believes.
+    pub connecting_ip: Option<String>,
 }
 
 impl Incoming {
     /// Wraps the runtime's request.
-    pub fn new(raw: Request, _settings: &Settings) -> Self {
+    pub fn new(raw: Request) -> Self {
         let headers = raw.headers();
         let request_id = request_id::accept(header(&headers, REQUEST_ID_HEADER).as_deref())
             .map_or_else(random_uuid, str::to_owned);
+        let connecting_ip = header(&headers, "cf-connecting-ip");
         Self {
             method: raw.method(),
             url: raw.url(),
@@ -51,6 +57,7 @@ impl Incoming {
             raw,
             request_id,
             started_ms: js_sys::Date::now(),
+            connecting_ip,
         }
     }
 
@@ -71,6 +78,21 @@ impl Incoming {
     /// One request header.
     pub fn header(&self, name: &str) -> Option<String> {
         header(&self.headers, name)
+    }
+
+    /// The budget owner for rate limits.
+    pub fn client_key(&self) -> ClientKey {
+        ClientKey::from_ip(self.connecting_ip.as_deref())
+    }
+
+    /// Whether this is a CORS preflight.
+    pub fn is_preflight(&self) -> bool {
+        self.method == "OPTIONS"
+            && crate::rate_limit::is_preflight(
+                &self.method,
+                self.header("origin").is_some(),
+                self.header("access-control-request-method").is_some(),
+            )
     }
 
     /// Whether the method never carries a body.
@@ -131,6 +153,15 @@ fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
     }
     let body = error.to_problem(&req.request_id).to_json();
     let mut extra: Vec<(&str, &str)> = vec![(REQUEST_ID_HEADER, req.request_id.as_str())];
+    let retry_after = error.retry_after_secs.map(|s| s.to_string());
+    if let Some(secs) = &retry_after {
+        extra.push(("retry-after", secs));
+    }
+    let fields = error.limits.as_ref().and_then(|l| l.fields());
+    if let Some((policy, remaining)) = &fields {
+        extra.push(("ratelimit-policy", policy));
+        extra.push(("ratelimit", remaining));
+    }
     match error.kind {
         problem::ProblemType::Unauthorized => {
             extra.push(("www-authenticate", "Bearer realm=\"wyn-edge\""))

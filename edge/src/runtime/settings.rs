@@ -9,6 +9,8 @@ use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use worker::Env;
+
+use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
     ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url,
 };
@@ -19,7 +21,6 @@ pub const ADMIN_TOKEN_SECRET: &str = "EDGE_ADMIN_TOKEN";
 pub const VERSION_METADATA_BINDING: &str = "CF_VERSION_METADATA";
 
 /// What the isolate serves with.
-#[derive(Debug)]
 pub struct Settings {
     /// The effective config: the validated one, or the defaults when it did not validate.
     pub config: EdgeConfig,
@@ -31,6 +32,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     /// The version this worker reports.
     pub version: String,
+    /// The compiled rate-limit rules and their budgets.
+    pub rules: RuleSet,
 }
 
 thread_local! {
@@ -95,11 +98,13 @@ fn load(env: &Env) -> Settings {
     let version = platform_version
         .or_else(|| config.version.clone())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
+    let rules = RuleSet::new(&config.rate_limits);
     Settings {
         config,
         config_errors,
         origin,
         admin_token,
         version,
+        rules,
     }
 }

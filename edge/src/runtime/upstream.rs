@@ -44,7 +44,7 @@ pub async fn forward(
     }
     let url = req.url();
     let _ = headers.set(REQUEST_ID_HEADER, &req.request_id);
-    if let Some(ip) = forwarding::forwarded_for(req.header("cf-connecting-ip").as_deref()) {
+    if let Some(ip) = forwarding::forwarded_for(req.connecting_ip.as_deref()) {
         let _ = headers.set("x-forwarded-for", &ip);
     }
     let _ = headers.set("x-forwarded-proto", url.scheme);

@@ -4,6 +4,7 @@
 //! [[vars.EDGE.rate_limits]]
 //! name = "chat"          # 1-32 of [a-z0-9_-]; shown in RateLimit headers and 429s
 //! path = "/api/chat"     # exact path, "/venues/*" (any depth below), "/*" (everything)
+//! except = []            # optional; paths under `path` left out, e.g. ["/api/*"]
 //! methods = ["POST"]     # optional; all methods when absent
 //! key = "ip"             # "ip" (CF-Connecting-IP, IPv6 by /64), "header:x-api-key", "global"
 //! limit = 30             # requests ...
@@ -18,7 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{units, ConfigError};
+use super::{ConfigError, units};
 
 /// One rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,9 @@ pub struct RateLimitRule {
     pub name: String,
     /// Which paths the rule covers.
     pub path: String,
+    /// Paths under `path` the rule leaves out (same pattern syntax).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub except: Vec<String>,
     /// Which methods the rule covers; all when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub methods: Vec<String>,
@@ -152,12 +156,16 @@ const MAX_LIMIT: u32 = 1_000_000;
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn is_rule_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Whether `path` is a pattern the matcher understands: starts with `/`; `*` only as a whole
@@ -165,7 +173,9 @@ fn is_rule_name(name: &str) -> bool {
 pub fn is_path_pattern(path: &str) -> bool {
     path.starts_with('/')
         && !path.contains("//")
-        && !path.bytes().any(|b| b.is_ascii_whitespace() || b == b'?' || b == b'#')
+        && !path
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b == b'?' || b == b'#')
         && path.split('/').all(|seg| seg == "*" || !seg.contains('*'))
 }
 
@@ -179,13 +189,19 @@ impl RateLimitRule {
     pub fn validate(&self, at: &str, errors: &mut Vec<ConfigError>) {
         let mut check = |ok: bool, field: &str, message: String| {
             if !ok {
-                errors.push(ConfigError { field: format!("{at}.{field}"), message });
+                errors.push(ConfigError {
+                    field: format!("{at}.{field}"),
+                    message,
+                });
             }
         };
         check(
             is_rule_name(&self.name),
             "name",
-            format!("expected 1 to 32 of a-z, 0-9, - and _, found {:?}", self.name),
+            format!(
+                "expected 1 to 32 of a-z, 0-9, - and _, found {:?}",
+                self.name
+            ),
         );
         check(
             is_path_pattern(&self.path),
@@ -195,6 +211,13 @@ impl RateLimitRule {
                 self.path
             ),
         );
+        for (i, e) in self.except.iter().enumerate() {
+            check(
+                is_path_pattern(e),
+                &format!("except[{i}]"),
+                format!("expected a path like \"/api/*\" (`*` a whole segment), found {e:?}"),
+            );
+        }
         for (i, m) in self.methods.iter().enumerate() {
             check(
                 METHODS.contains(&m.as_str()),
@@ -205,7 +228,10 @@ impl RateLimitRule {
         check(
             (1..=MAX_LIMIT).contains(&self.limit),
             "limit",
-            format!("expected a whole number from 1 to {MAX_LIMIT}, found {}", self.limit),
+            format!(
+                "expected a whole number from 1 to {MAX_LIMIT}, found {}",
+                self.limit
+            ),
         );
         check(
             self.period >= Duration::from_secs(1) && self.period <= MAX_PERIOD,
@@ -230,7 +256,10 @@ impl RateLimitRule {
         check(
             (1..=1_000_000).contains(&self.max_keys),
             "max_keys",
-            format!("expected a whole number from 1 to 1000000, found {}", self.max_keys),
+            format!(
+                "expected a whole number from 1 to 1000000, found {}",
+                self.max_keys
+            ),
         );
     }
 }
@@ -243,7 +272,10 @@ pub fn validate_rules(rules: &[RateLimitRule], errors: &mut Vec<ConfigError>) {
         if let Some(first) = rules[..i].iter().position(|r| r.name == rule.name) {
             errors.push(ConfigError {
                 field: format!("{at}.name"),
-                message: format!("{:?} is already the name of rate_limits[{first}]", rule.name),
+                message: format!(
+                    "{:?} is already the name of rate_limits[{first}]",
+                    rule.name
+                ),
             });
         }
     }

@@ -144,7 +144,9 @@ mod rate_limits {
     use crate::config::rate_limit::{KeySpec, Mode, OnError, Scope};
 
     fn rule(extra: &str) -> String {
-        format!(r#"{{"rate_limits":[{{"name":"chat","path":"/api/chat","limit":30,"period":"60s"{extra}}}]}}"#)
+        format!(
+            r#"{{"rate_limits":[{{"name":"chat","path":"/api/chat","limit":30,"period":"60s"{extra}}}]}}"#
+        )
     }
 
     #[test]
@@ -155,7 +157,10 @@ mod rate_limits {
         .unwrap();
         let r = &c.rate_limits[0];
         assert_eq!(r.key, KeySpec::Header("x-api-key".into()));
-        assert_eq!((r.scope, r.mode, r.on_error), (Scope::Global, Mode::Shadow, Some(OnError::Deny)));
+        assert_eq!(
+            (r.scope, r.mode, r.on_error),
+            (Scope::Global, Mode::Shadow, Some(OnError::Deny))
+        );
         assert_eq!(r.effective_burst(), 5);
         assert_eq!(r.period, Duration::from_secs(60));
     }
@@ -164,7 +169,10 @@ mod rate_limits {
     fn defaults_are_local_enforced_per_ip() {
         let c = EdgeConfig::from_json(&rule("")).unwrap();
         let r = &c.rate_limits[0];
-        assert_eq!((r.key.clone(), r.scope, r.mode, r.on_error), (KeySpec::Ip, Scope::Local, Mode::Enforce, None));
+        assert_eq!(
+            (r.key.clone(), r.scope, r.mode, r.on_error),
+            (KeySpec::Ip, Scope::Local, Mode::Enforce, None)
+        );
         assert_eq!(r.effective_burst(), 30);
         assert_eq!(r.max_keys, 50_000);
     }
@@ -174,42 +182,80 @@ mod rate_limits {
         let e = errors(&rule(r#","key":"cookie""#));
         assert_eq!(
             e,
-            [r#"EDGE.rate_limits[0].key: expected "ip", "global" or "header:<name>", found "cookie""#]
+            [
+                r#"EDGE.rate_limits[0].key: expected "ip", "global" or "header:<name>", found "cookie""#
+            ]
         );
         assert!(errors(&rule(r#","key":"header:""#))[0].starts_with("EDGE.rate_limits[0].key:"));
         let e = errors(&rule(r#","scope":"planet""#));
-        assert!(e[0].starts_with("EDGE.rate_limits[0].scope: unknown variant `planet`"), "{e:?}");
+        assert!(
+            e[0].starts_with("EDGE.rate_limits[0].scope: unknown variant `planet`"),
+            "{e:?}"
+        );
         let e = errors(&rule(r#","mode":"warn""#));
-        assert!(e[0].starts_with("EDGE.rate_limits[0].mode: unknown variant `warn`"), "{e:?}");
+        assert!(
+            e[0].starts_with("EDGE.rate_limits[0].mode: unknown variant `warn`"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn nonsense_values_are_refused() {
         let e = errors(&rule(r#","limit":0"#).replace(r#""limit":30,"#, ""));
-        assert_eq!(e, ["EDGE.rate_limits[0].limit: expected a whole number from 1 to 1000000, found 0"]);
+        assert_eq!(
+            e,
+            ["EDGE.rate_limits[0].limit: expected a whole number from 1 to 1000000, found 0"]
+        );
         let e = errors(&rule("").replace(r#""60s""#, r#""500ms""#));
-        assert_eq!(e, [r#"EDGE.rate_limits[0].period: expected a duration from "1s" to "1day", found "500ms""#]);
+        assert_eq!(
+            e,
+            [
+                r#"EDGE.rate_limits[0].period: expected a duration from "1s" to "1day", found "500ms""#
+            ]
+        );
         let e = errors(&rule(r#","burst":0"#));
-        assert_eq!(e, ["EDGE.rate_limits[0].burst: expected a whole number from 1 to 1000000, found 0"]);
+        assert_eq!(
+            e,
+            ["EDGE.rate_limits[0].burst: expected a whole number from 1 to 1000000, found 0"]
+        );
         let e = errors(&rule(r#","on_error":"deny""#));
-        assert!(e[0].starts_with("EDGE.rate_limits[0].on_error: only applies to scope = \"global\""), "{e:?}");
+        assert!(
+            e[0].starts_with("EDGE.rate_limits[0].on_error: only applies to scope = \"global\""),
+            "{e:?}"
+        );
         let e = errors(&rule(r#","methods":["post","TRACE"]"#));
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(e[0].starts_with("EDGE.rate_limits[0].methods[0]: expected one of GET, HEAD"));
         let e = errors(&rule(r#","limit":-1"#).replace(r#""limit":30,"#, ""));
-        assert!(e[0].starts_with("EDGE.rate_limits[0].limit: invalid value: integer `-1`"), "{e:?}");
+        assert!(
+            e[0].starts_with("EDGE.rate_limits[0].limit: invalid value: integer `-1`"),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn names_and_paths_are_checked() {
         for bad in ["", "Chat", "a b", "x".repeat(33).as_str()] {
             let e = errors(&rule("").replace(r#""name":"chat""#, &format!(r#""name":{bad:?}"#)));
-            assert!(e[0].starts_with("EDGE.rate_limits[0].name: expected 1 to 32"), "{bad:?}: {e:?}");
+            assert!(
+                e[0].starts_with("EDGE.rate_limits[0].name: expected 1 to 32"),
+                "{bad:?}: {e:?}"
+            );
         }
         for bad in ["api/chat", "/api/ch*t", "/api//chat", "/api/chat?x=1", ""] {
-            let e = errors(&rule("").replace(r#""path":"/api/chat""#, &format!(r#""path":{bad:?}"#)));
-            assert!(e[0].starts_with("EDGE.rate_limits[0].path: expected a path like"), "{bad:?}: {e:?}");
+            let e =
+                errors(&rule("").replace(r#""path":"/api/chat""#, &format!(r#""path":{bad:?}"#)));
+            assert!(
+                e[0].starts_with("EDGE.rate_limits[0].path: expected a path like"),
+                "{bad:?}: {e:?}"
+            );
         }
+        let e = errors(&rule(r#","except":["/api/*","nope"]"#));
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("EDGE.rate_limits[0].except[1]: expected a path like"),
+            "{e:?}"
+        );
         for good in ["/", "/*", "/venues/*", "/api/*/items", "/api/chat"] {
             let text = rule("").replace(r#""path":"/api/chat""#, &format!(r#""path":{good:?}"#));
             assert!(EdgeConfig::from_json(&text).is_ok(), "{good}");

@@ -4,20 +4,23 @@
 //! - `main`: a valid config (as a JSON `--var`, with a short origin timeout) in front of an origin;
 //! - `broken`: a config that does not validate, in front of its own origin;
 //! - `dead`: the committed `wrangler.toml` config, in front of a port where nothing listens;
-//! - `raw`: `main`'s config in raw `workerd`, for what wrangler's own proxy layer hides from the
-//!   worker (it consumes the `Connection` header before the worker sees it).
+//! - `raw`: `main`'s limits in raw `workerd`, for what wrangler's own proxy layer hides from the
+//!   worker (it consumes the `Connection` header before the worker sees it), and without the
+//!   Durable Object binding, so global rate limits cannot be decided;
+//! - `twins`: two isolates of the worker in raw `workerd` sharing one Durable Object namespace.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 mod health;
 mod proxy;
+mod rate_limit;
 mod support;
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::{Edge, Origin};
+use support::{Edge, Origin, Workerd};
 
 /// The admin token the suite's edges use.
 pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
@@ -25,6 +28,18 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
+/// `main`'s rate limits: the shipped WYN policy plus rules for the tests to exhaust.
+pub const MAIN_RULES: &str = r#"
+    {"name":"chat","path":"/api/chat","methods":["POST"],"limit":30,"period":"60s","scope":"global","on_error":"deny"},
+    {"name":"api","path":"/api/*","limit":600,"period":"60s"},
+    {"name":"site","path":"/*","except":["/api/*"],"limit":1200,"period":"60s"},
+    {"name":"shadowed","path":"/api/echo/shadow/*","limit":2,"period":"60s","mode":"shadow"},
+    {"name":"keyed","path":"/api/echo/keyed","key":"header:x-api-key","limit":2,"period":"60s"},
+    {"name":"pair","path":"/api/echo/pair","limit":3,"period":"60s","scope":"global"}"#;
+/// `raw`'s rules: it runs without the Durable Object binding, so global rules cannot decide.
+pub const RAW_RULES: &str = r#"
+    {"name":"chat","path":"/api/chat","methods":["POST"],"limit":30,"period":"60s","scope":"global","on_error":"deny"},
+    {"name":"lenient","path":"/api/echo/lenient","limit":30,"period":"60s","scope":"global","on_error":"allow"}"#;
 
 pub struct Stacks {
     pub main: Edge,
@@ -33,6 +48,7 @@ pub struct Stacks {
     pub broken_origin: Origin,
     pub dead: Edge,
     pub raw: Edge,
+    pub twins: Edge,
 }
 
 static STACKS: OnceLock<Stacks> = OnceLock::new();
@@ -61,9 +77,13 @@ fn start() -> anyhow::Result<Stacks> {
     let broken_origin = Origin::start()?;
     let dead_port = support::free_port();
     let main_config = format!(
-        r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main","health":{{"probe_timeout":"1s","cache_for":"2s"}}}}"#
+        r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main",
+            "health":{{"probe_timeout":"1s","cache_for":"2s"}},
+            "rate_limits":[{MAIN_RULES}]}}"#
     );
-    let raw_config = main_config.clone();
+    let raw_config = format!(
+        r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","rate_limits":[{RAW_RULES}]}}"#
+    );
     let (main_url, broken_url, dead_url) = (
         main_origin.url.clone(),
         broken_origin.url.clone(),
@@ -99,13 +119,29 @@ fn start() -> anyhow::Result<Stacks> {
             &[("ORIGIN_URL", &dead_url), ("EDGE_ADMIN_TOKEN", TOKEN)],
         )
     });
-    let raw = Edge::start_workerd(
+    let twins = Edge::start_workerd_with(
+        "twins",
+        &[
+            ("ORIGIN_URL", &main_origin.url),
+            ("EDGE", &format!(r#"{{"rate_limits":[{MAIN_RULES}]}}"#)),
+            ("EDGE_ADMIN_TOKEN", TOKEN),
+        ],
+        Workerd {
+            twin: true,
+            ..Workerd::default()
+        },
+    )?;
+    let raw = Edge::start_workerd_with(
         "raw",
         &[
             ("ORIGIN_URL", &main_origin.url),
             ("EDGE", &raw_config),
             ("EDGE_ADMIN_TOKEN", TOKEN),
         ],
+        Workerd {
+            no_objects: true,
+            ..Workerd::default()
+        },
     )?;
     let join = |h: std::thread::JoinHandle<anyhow::Result<Edge>>| {
         h.join().map_err(|_| anyhow::anyhow!("start panicked"))?
@@ -115,6 +151,7 @@ fn start() -> anyhow::Result<Stacks> {
         main_origin,
         broken: join(broken)?,
         raw,
+        twins,
         broken_origin,
         dead: join(dead)?,
     })
@@ -126,6 +163,7 @@ fn main() {
     let trials: Vec<Trial> = proxy::trials()
         .into_iter()
         .chain(health::trials())
+        .chain(rate_limit::trials())
         .collect();
     let wanted = trials
         .iter()

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-pub use wyn_edge_tests::stack::{Edge, Origin, ensure_worker_built, free_port, kill_all, watchdog};
+pub use wyn_edge_tests::stack::{
+    Edge, Origin, Workerd, ensure_worker_built, free_port, kill_all, watchdog,
+};
 
 /// A client that follows no redirects and gives up after 30 s.
 pub fn client() -> reqwest::blocking::Client {

@@ -1,0 +1,134 @@
+//! The rate-limit phase in the runtime: local rules in memory, global rules through their Durable
+//! Objects, the answer's headers, and the admin report.
+
+use wasm_bindgen::JsValue;
+use web_sys::Response;
+use worker::{Env, Method, Request, RequestInit};
+use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
+use wyn_edge_shared::config::rate_limit::{Mode, Scope};
+
+use super::{Incoming, Settings};
+use crate::error::EdgeError;
+use crate::rate_limit::{Decision, Evaluation, GlobalCheck, GlobalVerdict, Limits};
+
+/// Name of the Durable Object namespace binding of global rules.
+pub const BINDING: &str = "RATE_LIMITER";
+
+fn now_ns() -> u64 {
+    (js_sys::Date::now() * 1_000_000.0) as u64
+}
+
+/// Decides the configured rules for a proxied request. `Ok` carries the headers to add.
+pub async fn check(
+    req: &Incoming,
+    settings: &Settings,
+    env: &Env,
+) -> Result<Option<Limits>, EdgeError> {
+    let rules = &settings.rules;
+    if rules.rules().is_empty() || req.is_preflight() {
+        return Ok(None);
+    }
+    let mut eval = rules.evaluate_local(
+        &req.method,
+        req.path(),
+        &req.client_key(),
+        |name| req.header(name),
+        now_ns(),
+    );
+    if !eval.refused(rules) {
+        for pending in std::mem::take(&mut eval.pending) {
+            let question = rules.global_check(pending.rule);
+            match ask(env, &question, &question.object_name(&pending.key)).await {
+                Ok(verdict) => eval.record_global(rules, pending.rule, verdict.into()),
+                Err(e) => {
+                    worker::console_error!(
+                        "wyn-edge: rate limit {:?} undecided: {e}",
+                        question.rule
+                    );
+                    eval.record_global_error(rules, pending.rule);
+                }
+            }
+        }
+    }
+    into_result(&eval, settings)
+}
+
+/// Decides the admin rule for a request to a protected admin route.
+pub fn check_admin(req: &Incoming, settings: &Settings) -> Result<(), EdgeError> {
+    let eval = settings.rules.evaluate_admin(&req.client_key(), now_ns());
+    into_result(&eval, settings).map(|_| ())
+}
+
+fn into_result(eval: &Evaluation, settings: &Settings) -> Result<Option<Limits>, EdgeError> {
+    match eval.decide(&settings.rules) {
+        Decision::Allow { headers } => Ok(headers),
+        Decision::Refuse {
+            retry_after,
+            headers,
+        } => Err(EdgeError::rate_limited(headers, retry_after)),
+        Decision::Unavailable { rule } => Err(EdgeError::rate_limiter_unavailable(&rule)),
+    }
+}
+
+async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<GlobalVerdict> {
+    let stub = env
+        .durable_object(BINDING)?
+        .id_from_name(object)?
+        .get_stub()?;
+    let body =
+        serde_json::to_string(question).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let mut response = stub
+        .fetch_with_request(Request::new_with_init("https://rate-limiter/check", &init)?)
+        .await?;
+    if response.status_code() != 200 {
+        return Err(worker::Error::RustError(format!(
+            "rate limiter answered {}",
+            response.status_code()
+        )));
+    }
+    response.json().await
+}
+
+/// Adds `RateLimit-Policy` and `RateLimit` to a response.
+pub fn add_headers(response: &Response, limits: &Limits) {
+    if let Some((policy, remaining)) = limits.fields() {
+        let headers = response.headers();
+        let _ = headers.set("ratelimit-policy", &policy);
+        let _ = headers.set("ratelimit", &remaining);
+    }
+}
+
+/// `GET /__edge/rate-limits`: each rule's counters in this isolate.
+pub fn report(settings: &Settings) -> RateLimitReport {
+    let rules = settings
+        .rules
+        .rules()
+        .iter()
+        .chain(std::iter::once(settings.rules.admin()))
+        .map(|r| RuleStats {
+            name: r.spec.name.clone(),
+            scope: match r.spec.scope {
+                Scope::Local => "local".into(),
+                Scope::Global => "global".into(),
+            },
+            mode: match r.spec.mode {
+                Mode::Enforce => "enforce".into(),
+                Mode::Shadow => "shadow".into(),
+            },
+            limit: r.spec.limit,
+            period_secs: r.spec.period.as_secs(),
+            allowed: r.counters.allowed.get(),
+            refused: r.counters.refused.get(),
+            shadow_refused: r.counters.shadow_refused.get(),
+            errors: r.counters.errors.get(),
+            tracked_keys: r.tracked_keys() as u64,
+        })
+        .collect();
+    RateLimitReport {
+        api_version: API_VERSION,
+        rules,
+    }
+}

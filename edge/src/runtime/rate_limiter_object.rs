@@ -1,0 +1,118 @@
+//! The Durable Object behind `global` rules: one object per (rule, key), holding that key's GCRA
+//! state, so its answer is exact across isolates and locations and one hot key queues nobody else.
+//!
+//! The state (the theoretical arrival time) is persisted on every allowed request; the runtime's
+//! output gate holds the answer until the write is durable, so a restarted object never forgets a
+//! spent budget. An alarm deletes the state once the budget is whole again.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
+
+use crate::rate_limit::gcra::Limiter;
+use crate::rate_limit::{GlobalCheck, GlobalVerdict};
+
+const TAT_KEY: &str = "tat";
+
+struct Loaded {
+    check: GlobalCheck,
+    limiter: Limiter<()>,
+}
+
+/// One key's budget under one global rule.
+#[durable_object]
+pub struct RateLimiterObject {
+    state: State,
+    loaded: RefCell<Option<Loaded>>,
+    restored: RefCell<Option<u64>>,
+}
+
+fn now_ns() -> u64 {
+    (js_sys::Date::now() * 1_000_000.0) as u64
+}
+
+impl RateLimiterObject {
+    async fn stored_tat(&self) -> Result<Option<u64>> {
+        if let Some(tat) = *self.restored.borrow() {
+            return Ok(Some(tat));
+        }
+        let stored = self
+            .state
+            .storage()
+            .get::<String>(TAT_KEY)
+            .await?
+            .and_then(|s| s.parse().ok());
+        *self.restored.borrow_mut() = Some(stored.unwrap_or(0));
+        Ok(stored)
+    }
+}
+
+impl DurableObject for RateLimiterObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            loaded: RefCell::new(None),
+            restored: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let check: GlobalCheck = req.json().await?;
+        let stored = self.stored_tat().await?;
+        let (verdict, tat) = {
+            let mut loaded = self.loaded.borrow_mut();
+            if loaded.as_ref().is_none_or(|l| l.check != check) {
+                // First request, or the rule's figures changed with a deploy: same state, new quota.
+                let tat = loaded.as_ref().and_then(|l| l.limiter.tat(&())).or(stored);
+                let limiter = Limiter::new(
+                    check.limit,
+                    Duration::from_millis(check.period_ms),
+                    check.burst,
+                    1,
+                );
+                if let Some(tat) = tat {
+                    limiter.restore((), tat);
+                }
+                *loaded = Some(Loaded { check, limiter });
+            }
+            let Some(l) = loaded.as_ref() else {
+                return Response::error("no limiter", 500);
+            };
+            let verdict = l.limiter.check(&(), now_ns());
+            (verdict, l.limiter.tat(&()))
+        };
+        if verdict.allowed
+            && let Some(tat) = tat
+        {
+            let storage = self.state.storage();
+            storage.put(TAT_KEY, tat.to_string()).await?;
+            *self.restored.borrow_mut() = Some(tat);
+            if storage.get_alarm().await?.is_none() {
+                storage
+                    .set_alarm(
+                        Duration::from_nanos(tat.saturating_sub(now_ns())) + Duration::from_secs(1),
+                    )
+                    .await?;
+            }
+        }
+        Response::from_json(&GlobalVerdict::from(verdict))
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let tat = self.stored_tat().await?.unwrap_or(0);
+        let now = now_ns();
+        let storage = self.state.storage();
+        if tat <= now {
+            // The budget is whole again: nothing worth keeping.
+            storage.delete_all().await?;
+            *self.loaded.borrow_mut() = None;
+            *self.restored.borrow_mut() = Some(0);
+        } else {
+            storage
+                .set_alarm(Duration::from_nanos(tat - now) + Duration::from_secs(1))
+                .await?;
+        }
+        Response::ok("")
+    }
+}
