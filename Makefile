@@ -27,6 +27,7 @@ check: tools
 
 unit:
 	cargo test --workspace --lib --bins --quiet
+	cargo test -p wyn-edge --test memory --quiet
 	cargo test --workspace --doc --quiet
 
 e2e: build
@@ -35,10 +36,11 @@ e2e: build
 fmt:
 	cargo fmt --all
 
-## Load on loopback against the demo origin directly and through the edge (needs wrk: installed
-## from Debian's packages when missing).
+## Native decision costs, then load on loopback against the demo origin directly and through the
+## edge (needs wrk: installed from Debian's packages when missing).
 bench: build
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	cargo bench --quiet -p wyn-edge --bench rate_limit
 	cargo run --quiet --release -p wyn-edge-tests --bin bench
 
 clean:

@@ -136,6 +136,44 @@ fn render(path: &Path, env: Option<&str>, checked: &Checked) -> String {
             d(c.health.probe_timeout),
             d(c.health.cache_for)
         ));
+        if !c.rate_limits.is_empty() {
+            out.push_str(
+                "  rate limits
+",
+            );
+            out.push_str(&format!(
+                "    {:<10} {:<14} {:<8} {:>8} {:<8} {:>6} {:<8} {:<8} {}
+",
+                "name", "path", "methods", "limit", "period", "burst", "key", "scope", "mode"
+            ));
+            for r in &c.rate_limits {
+                let methods = if r.methods.is_empty() {
+                    "*".to_owned()
+                } else {
+                    r.methods.join(",")
+                };
+                let path = if r.except.is_empty() {
+                    r.path.clone()
+                } else {
+                    format!("{} -{}", r.path, r.except.join(" -"))
+                };
+                out.push_str(&format!(
+                    "    {:<10} {:<14} {:<8} {:>8} {:<8} {:>6} {:<8} {:<8} {}{}\n",
+                    r.name,
+                    path,
+                    methods,
+                    r.limit,
+                    d(r.period),
+                    r.effective_burst(),
+                    r.key.to_string(),
+                    format!("{:?}", r.scope).to_lowercase(),
+                    format!("{:?}", r.mode).to_lowercase(),
+                    r.on_error
+                        .map(|e| format!(" (on error: {})", format!("{e:?}").to_lowercase()))
+                        .unwrap_or_default(),
+                ));
+            }
+        }
     }
     out
 }
@@ -155,6 +193,18 @@ mod tests {
         assert_eq!(
             check(text, Some("production")).unwrap().origin.as_deref(),
             Some("https://wyn.vercel.app")
+        );
+    }
+
+    #[test]
+    fn the_rules_are_printed_as_a_table() {
+        let c = check(include_str!("../../wrangler.toml"), None).unwrap();
+        let table = render(Path::new("wrangler.toml"), None, &c);
+        let row = "chat       /api/chat      POST           30 1m           30 ip       global   enforce (on error: deny)";
+        assert!(table.contains(row), "{table}");
+        assert!(
+            table.contains("site       /* -/api/*     *            1200 1m"),
+            "{table}"
         );
     }
 

@@ -185,7 +185,11 @@ impl Edge {
         let port = free_port();
         let twin_port = free_port();
         let state = state_dir(name)?;
-        let capnp = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
+        let capnp = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
         let bindings: Vec<String> = vars
             .iter()
             .map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
