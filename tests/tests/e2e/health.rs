@@ -2,7 +2,7 @@
 
 use libtest_mimic::Trial;
 
-use crate::support::{client, json, problem};
+use crate::support::{client, header, json, problem};
 use crate::{Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
@@ -30,12 +30,7 @@ fn healthy_edge() -> Outcome {
         .get(format!("{}/__edge/health", stacks().main.url))
         .send()?;
     ensure!(resp.status() == 200, "status {}", resp.status());
-    let cache = resp
-        .headers()
-        .get("cache-control")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let cache = header(&resp, "cache-control");
     ensure!(cache == "no-store", "cache-control {cache:?}");
     let body: wyn_edge_shared::health::HealthReport = resp.json()?;
     ensure!(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libtest_mimic::Trial;
 
-use crate::support::{client, echoed, json, problem};
+use crate::support::{client, echoed, header, json, problem};
 use crate::{MAIN_MAX_BODY, MAIN_TIMEOUT_MS, Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
@@ -329,11 +329,7 @@ fn streams_server_sent_events() -> Outcome {
         .body("{}")
         .send()?;
     ensure!(resp.status() == 200, "status {}", resp.status());
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ctype = header(&resp, "content-type");
     ensure!(
         ctype.starts_with("text/event-stream"),
         "content-type {ctype}"
@@ -393,11 +389,7 @@ fn passes_statuses_and_redirects() -> Outcome {
         }
         if code == 500 || code == 503 {
             // The origin's own errors are the origin's, not problems the edge made up.
-            let ctype = resp
-                .headers()
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
+            let ctype = header(&resp, "content-type");
             ensure!(
                 ctype.starts_with("application/json"),
                 "{code}: content-type {ctype}"

@@ -7,7 +7,7 @@ use libtest_mimic::Trial;
 use reqwest::blocking::{RequestBuilder, Response};
 use wyn_edge_shared::admin::RateLimitReport;
 
-use crate::support::{client, problem};
+use crate::support::{client, header, problem};
 use crate::{Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
@@ -54,14 +54,6 @@ pub fn trials() -> Vec<Trial> {
             path_spellings_share_a_budget,
         ),
     ]
-}
-
-fn header(resp: &Response, name: &str) -> String {
-    resp.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned()
 }
 
 fn chat(edge: &str, ip: &str) -> RequestBuilder {

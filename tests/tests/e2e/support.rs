@@ -8,6 +8,15 @@ pub use wyn_edge_tests::stack::{
     Edge, Origin, Workerd, ensure_worker_built, free_port, kill_all, watchdog,
 };
 
+/// A response header as text; empty when absent or not text.
+pub fn header(resp: &reqwest::blocking::Response, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
 /// A client that follows no redirects and gives up after 30 s.
 pub fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
@@ -54,24 +63,9 @@ pub fn problem(
     slug: &str,
 ) -> Result<serde_json::Value> {
     let got = resp.status().as_u16();
-    let ctype = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let rid = resp
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let cache = resp
-        .headers()
-        .get("cache-control")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let ctype = header(&resp, "content-type");
+    let rid = header(&resp, "x-request-id");
+    let cache = header(&resp, "cache-control");
     let text = resp.text()?;
     if got != status {
         bail!("expected {status}, got {got}: {text}");
