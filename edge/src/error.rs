@@ -155,6 +155,22 @@ impl EdgeError {
         }
     }
 
+    /// A preflight the CORS policy refuses. The browser learns nothing but the status.
+    pub fn cors_refused(why: crate::cors::Refusal) -> Self {
+        let detail = match why {
+            crate::cors::Refusal::Origin => "The origin is not allowed here.",
+            crate::cors::Refusal::Method => "The method is not allowed.",
+            crate::cors::Refusal::Headers => "A requested header is not allowed.",
+            crate::cors::Refusal::PrivateNetwork => "Private network access is not allowed.",
+        };
+        Self::new(
+            ProblemType::CorsRefused,
+            Culprit::Client,
+            false,
+            Some(detail.into()),
+        )
+    }
+
     /// A failure of the edge's own making; the detail stays in the edge's log.
     pub fn internal() -> Self {
         Self::new(ProblemType::Internal, Culprit::Edge, true, None)

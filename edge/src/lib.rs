@@ -4,17 +4,20 @@
 //!
 //! 1. **admin**: `/__edge/*` routes (health is public; the rest need the admin token and have
 //!    their own rate limit);
-//! 2. **request filter**: request id, body-size limit, rate limits (local, then global);
+//! 2. **request filter**: request id, CORS preflights (answered here), body-size limit, rate
+//!    limits (local, then global);
 //! 3. **upstream**: the request is streamed to `ORIGIN_URL`, the answer streamed back;
-//! 4. **response filter**: hop-by-hop headers dropped, request id and `RateLimit` headers added.
+//! 4. **response filter**: hop-by-hop headers dropped, request id and `RateLimit` headers added,
+//!    CORS headers last (on the edge's own errors too).
 //!
-//! Policy modules ([`admin`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
+//! Policy modules ([`admin`], [`cors`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
 //! [`error`]) are pure and tested natively; `runtime` is the one adapter that touches the Workers
 //! runtime.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod cors;
 pub mod error;
 pub mod forwarding;
 pub mod health;
@@ -42,7 +45,7 @@ mod entry {
         // A handle clone: `Request::clone` (the JS method) would tee the body.
         let req = Incoming::new(Clone::clone(req.inner()));
         let result = pipeline(&req, &settings, &env).await;
-        Ok(runtime::respond(result, &req))
+        Ok(runtime::respond(result, &req, &settings))
     }
 
     async fn pipeline(
@@ -69,6 +72,11 @@ mod entry {
             };
         }
         // 2. request filter
+        if req.is_preflight()
+            && let Some(answer) = runtime::cors::preflight(req, settings)
+        {
+            return answer;
+        }
         req.check_body_size(settings.config.max_request_body)?;
         let limits = rate_limit::check(req, settings, env).await?;
         // 3. upstream

@@ -36,6 +36,8 @@ pub enum ProblemType {
     NotFound,
     /// A method an admin route does not allow.
     MethodNotAllowed,
+    /// A CORS preflight the policy does not allow.
+    CorsRefused,
     /// A rate-limit rule refused the request.
     QuotaExceeded,
     /// A global rate limit could not be decided and its rule says to refuse.
@@ -56,6 +58,7 @@ impl ProblemType {
             Self::Unauthorized => "unauthorized",
             Self::NotFound => "not-found",
             Self::MethodNotAllowed => "method-not-allowed",
+            Self::CorsRefused => "cors-refused",
             Self::QuotaExceeded => "quota-exceeded",
             Self::RateLimiterUnavailable => "rate-limiter-unavailable",
             Self::Internal => "internal",
@@ -72,6 +75,7 @@ impl ProblemType {
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
+            Self::CorsRefused => 403,
             Self::QuotaExceeded => 429,
             Self::RateLimiterUnavailable => 503,
             Self::Internal => 500,
@@ -89,6 +93,7 @@ impl ProblemType {
             Self::Unauthorized => "A valid admin token is required",
             Self::NotFound => "No such edge route",
             Self::MethodNotAllowed => "Method not allowed on this edge route",
+            Self::CorsRefused => "Cross-origin request not allowed",
             Self::QuotaExceeded => "Too many requests",
             Self::RateLimiterUnavailable => "The rate limiter is unavailable",
             Self::Internal => "The edge failed to handle the request",
@@ -156,7 +161,8 @@ impl Problem {
 mod tests {
     use super::*;
 
-    const ALL: [ProblemType; 11] = [
+    const ALL: [ProblemType; 12] = [
+        ProblemType::CorsRefused,
         ProblemType::QuotaExceeded,
         ProblemType::RateLimiterUnavailable,
         ProblemType::OriginUnreachable,

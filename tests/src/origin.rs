@@ -4,7 +4,8 @@
 //! It answers like the real app where the edge cares (cache headers, ETags, `RSC: 1` flight
 //! responses, a session cookie, server-sent events) and adds probes that make the edge's behaviour
 //! visible: `/api/echo` reflects the request exactly as it arrived, `/api/status/{code}` answers any
-//! status, `/api/hop-headers` sends hop-by-hop headers for the edge to strip. Every response carries
+//! status, `/api/hop-headers` sends hop-by-hop headers and `/api/cors-leak` its own CORS headers, for the
+//! edge to strip. Every response carries
 //! `x-origin-request-count`, so a test can tell whether a request reached the origin at all.
 //!
 //! ```no_run
@@ -148,6 +149,7 @@ pub fn app_with(options: &Options) -> Router {
         .route("/api/echo", any(probes::echo))
         .route("/api/echo/{*rest}", any(probes::echo))
         .route("/api/hop-headers", get(probes::hop_headers))
+        .route("/api/cors-leak", get(probes::cors_leak))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Added last so that it wraps the fallbacks too: every response is counted and stamped.

@@ -4,11 +4,14 @@
 //! It reads each request header at most once, and only those a decision needs: every read
 //! crosses the JS boundary.
 
+pub mod cors;
 pub mod health;
 pub mod rate_limit;
 pub mod rate_limiter_object;
 pub mod settings;
 pub mod upstream;
+
+use std::cell::OnceCell;
 
 use wasm_bindgen::JsValue;
 use web_sys::{Headers, Request, Response, ResponseInit};
@@ -41,6 +44,8 @@ pub struct Incoming {
     pub started_ms: f64,
     /// `CF-Connecting-IP`: the only client address the edge believes.
     pub connecting_ip: Option<String>,
+    origin: OnceCell<Option<String>>,
+    preflight: bool,
 }
 
 impl Incoming {
@@ -50,14 +55,31 @@ impl Incoming {
         let request_id = request_id::accept(header(&headers, REQUEST_ID_HEADER).as_deref())
             .map_or_else(random_uuid, str::to_owned);
         let connecting_ip = header(&headers, "cf-connecting-ip");
+        let method = raw.method();
+        let origin = OnceCell::new();
+        // Only an OPTIONS can be a preflight: other methods pay no header reads for it.
+        let preflight = method == "OPTIONS" && {
+            let o = header(&headers, "origin");
+            let is = crate::rate_limit::is_preflight(
+                &method,
+                o.is_some(),
+                headers
+                    .has("access-control-request-method")
+                    .unwrap_or(false),
+            );
+            let _ = origin.set(o);
+            is
+        };
         Self {
-            method: raw.method(),
+            method,
             url: raw.url(),
             headers,
             raw,
             request_id,
             started_ms: js_sys::Date::now(),
             connecting_ip,
+            origin,
+            preflight,
         }
     }
 
@@ -85,14 +107,15 @@ impl Incoming {
         ClientKey::from_ip(self.connecting_ip.as_deref())
     }
 
-    /// Whether this is a CORS preflight.
+    /// Whether this is a CORS preflight (`OPTIONS` with `Origin` and
+    /// `Access-Control-Request-Method`).
     pub fn is_preflight(&self) -> bool {
-        self.method == "OPTIONS"
-            && crate::rate_limit::is_preflight(
-                &self.method,
-                self.header("origin").is_some(),
-                self.header("access-control-request-method").is_some(),
-            )
+        self.preflight
+    }
+
+    /// The `Origin` header, read once.
+    pub fn origin(&self) -> Option<&str> {
+        self.origin.get_or_init(|| self.header("origin")).as_deref()
     }
 
     /// Whether the method never carries a body.
@@ -131,15 +154,26 @@ pub fn header(headers: &Headers, name: &str) -> Option<String> {
 }
 
 /// Turns the pipeline's result into the response sent to the client, with the request id on it.
-pub fn respond(result: Result<Response, EdgeError>, req: &Incoming) -> Response {
-    match result {
+///
+/// CORS headers go on last, after any cache lookup, so a stored response never carries another
+/// origin's headers; the edge's own errors get them too, so a page can read its 429.
+pub fn respond(
+    result: Result<Response, EdgeError>,
+    req: &Incoming,
+    settings: &Settings,
+) -> Response {
+    let response = match result {
         Ok(response) => {
             // Responses the pipeline built or rebuilt have mutable headers.
             let _ = response.headers().set(REQUEST_ID_HEADER, &req.request_id);
             response
         }
         Err(error) => problem_response(&error, req),
+    };
+    if !req.is_preflight() {
+        cors::apply(&response, req, settings);
     }
+    response
 }
 
 fn problem_response(error: &EdgeError, req: &Incoming) -> Response {

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
+use crate::cors::Cors;
 use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
     ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url,
@@ -34,6 +35,8 @@ pub struct Settings {
     pub version: String,
     /// The compiled rate-limit rules and their budgets.
     pub rules: RuleSet,
+    /// The compiled CORS policy, if there is one.
+    pub cors: Option<Cors>,
 }
 
 thread_local! {
@@ -99,6 +102,7 @@ fn load(env: &Env) -> Settings {
         .or_else(|| config.version.clone())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
     let rules = RuleSet::new(&config.rate_limits);
+    let cors = config.cors.as_ref().map(Cors::new);
     Settings {
         config,
         config_errors,
@@ -106,5 +110,6 @@ fn load(env: &Env) -> Settings {
         admin_token,
         version,
         rules,
+        cors,
     }
 }

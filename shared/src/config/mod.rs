@@ -13,6 +13,8 @@
 //! );
 //! ```
 
+pub mod cors;
+pub mod public_suffix;
 pub mod rate_limit;
 pub mod units;
 
@@ -84,6 +86,9 @@ pub struct EdgeConfig {
     /// How the edge probes the origin for `/__edge/health`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// The CORS policy; without one the edge leaves CORS to the origin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cors: Option<cors::CorsConfig>,
     /// Rate-limit rules; a request must pass every rule that matches it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<rate_limit::RateLimitRule>,
@@ -121,6 +126,7 @@ impl Default for EdgeConfig {
             max_request_body: defaults::max_request_body(),
             version: None,
             health: HealthConfig::default(),
+            cors: None,
             rate_limits: Vec::new(),
         }
     }
@@ -241,6 +247,9 @@ impl EdgeConfig {
             "health.cache_for",
             format!("expected at most \"1m\", found {}", fmt(h.cache_for)),
         );
+        if let Some(cors) = &self.cors {
+            cors.validate(&format!("{EDGE_VAR}.cors"), &mut errors);
+        }
         rate_limit::validate_rules(&self.rate_limits, &mut errors);
         if errors.is_empty() {
             Ok(())

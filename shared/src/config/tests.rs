@@ -274,3 +274,206 @@ mod rate_limits {
         );
     }
 }
+
+mod cors {
+    use super::*;
+
+    fn policy(extra: &str) -> String {
+        format!(r#"{{"cors":{{"origins":["https://wyn.app"]{extra}}}}}"#)
+    }
+
+    fn origins(list: &str, credentials: bool) -> Vec<String> {
+        let json = format!(r#"{{"cors":{{"origins":{list},"credentials":{credentials}}}}}"#);
+        EdgeConfig::from_json(&json)
+            .err()
+            .map(|e| e.0.iter().map(ToString::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults() {
+        let c = EdgeConfig::from_json(&policy("")).unwrap().cors.unwrap();
+        assert_eq!(c.paths, ["/*"]);
+        assert_eq!(c.methods, ["GET", "HEAD", "POST"]);
+        assert_eq!(c.max_age, Duration::from_secs(600));
+        assert!(c.strip_origin_headers && !c.credentials && !c.private_network);
+    }
+
+    #[test]
+    fn the_wyn_policy_is_valid() {
+        let json = r#"{"cors":{"paths":["/api/*"],"origins":["https://wyn.app","https://wyn-*.vercel.app","http://localhost:3000"],
+            "methods":["GET","POST","PUT","PATCH","DELETE"],"request_headers":["content-type","authorization","x-request-id"],
+            "expose_headers":["x-request-id","retry-after","ratelimit","ratelimit-policy"],"credentials":true,"max_age":"2h"}}"#;
+        assert!(EdgeConfig::from_json(json).is_ok());
+    }
+
+    #[test]
+    fn wildcard_origin_with_credentials() {
+        assert_eq!(
+            origins(r#"["*"]"#, true),
+            [
+                r#"EDGE.cors.origins[0]: "*" cannot be used with credentials = true: name the origins"#
+            ]
+        );
+        assert!(origins(r#"["*"]"#, false).is_empty());
+        assert!(origins(r#"["*","https://wyn.app"]"#, false)[0].contains("pointless"));
+    }
+
+    #[test]
+    fn null_and_file_origins() {
+        assert!(
+            origins(r#"["null"]"#, false)[0]
+                .starts_with(r#"EDGE.cors.origins[0]: the "null" origin"#)
+        );
+        assert!(origins(r#"["file://"]"#, false)[0].contains("file:// pages have no origin"));
+        assert!(
+            origins(r#"["ftp://wyn.app"]"#, false)[0].contains("expected an http or https origin")
+        );
+    }
+
+    #[test]
+    fn non_canonical_origins_name_what_is_wrong() {
+        let cases = [
+            ("https://wyn.app/", "no path"),
+            ("https://wyn.app/api", "no path"),
+            ("https://wyn.app:443", "default port"),
+            ("http://wyn.app:80", "default port"),
+            ("https://WYN.app", "lower case"),
+            ("https://user@wyn.app", "user info"),
+            ("https://wyn.app:0", "port from 1"),
+            ("https://wyn.app:99999", "port from 1"),
+            ("https://wyn.app:08443", "port from 1"),
+            ("wyn.app", "scheme://host"),
+            ("https://", "expected a host"),
+            ("https://wyn..app", "expected a host"),
+            ("https://-wyn.app", "expected a host"),
+            ("https://[::1", "expected a host"),
+        ];
+        for (origin, why) in cases {
+            let e = origins(&format!("[{origin:?}]"), false);
+            assert_eq!(e.len(), 1, "{origin}: {e:?}");
+            assert!(
+                e[0].contains(why) && e[0].contains(&format!("found {origin:?}")),
+                "{origin}: {e:?}"
+            );
+        }
+        for ok in [
+            "https://wyn.app:8443",
+            "http://127.0.0.1:3000",
+            "https://[2001:db8::1]",
+            "https://a-b.c.wyn.app",
+        ] {
+            assert!(origins(&format!("[{ok:?}]"), false).is_empty(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn http_with_credentials_only_on_loopback() {
+        assert!(
+            origins(r#"["http://wyn.app"]"#, true)[0]
+                .contains("http origins may not send credentials")
+        );
+        for ok in [
+            "http://localhost:3000",
+            "http://127.0.0.1:8787",
+            "http://[::1]:3000",
+        ] {
+            assert!(origins(&format!("[{ok:?}]"), true).is_empty(), "{ok}");
+        }
+        assert!(origins(r#"["http://wyn.app"]"#, false).is_empty());
+    }
+
+    #[test]
+    fn patterns_must_leave_a_registrable_domain() {
+        for bad in [
+            "https://*.vercel.app",
+            "https://*.com",
+            "https://*.co.uk",
+            "https://*.github.io",
+        ] {
+            let e = origins(&format!("[{bad:?}]"), false);
+            assert!(e[0].contains("is a public suffix"), "{bad}: {e:?}");
+        }
+        for bad in [
+            "https://wyn.*.app",
+            "https://*-*.wyn.app",
+            "https://*",
+            "https://wyn-*",
+        ] {
+            let e = origins(&format!("[{bad:?}]"), false);
+            assert_eq!(e.len(), 1, "{bad}: {e:?}");
+        }
+        for ok in [
+            "https://wyn-*.vercel.app",
+            "https://*.wyn.app",
+            "https://*-preview.wyn.app",
+        ] {
+            assert!(origins(&format!("[{ok:?}]"), true).is_empty(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn forbidden_methods_and_headers() {
+        let e = errors(&policy(
+            r#","methods":["GET","TRACE","connect","track","GE T"]"#,
+        ));
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert_eq!(e[0], "EDGE.cors.methods[1]: TRACE is a forbidden method");
+        assert!(e[3].starts_with("EDGE.cors.methods[4]: expected a method name"));
+        let e = errors(&policy(
+            r#","request_headers":["content-type","Cookie","sec-fetch-mode","proxy-x","host","x ok"]"#,
+        ));
+        assert_eq!(e.len(), 5, "{e:?}");
+        assert!(e[0].starts_with(
+            r#"EDGE.cors.request_headers[1]: "Cookie" is a forbidden request header"#
+        ));
+        let e = errors(&policy(
+            r#","expose_headers":["x-request-id","Set-Cookie"]"#,
+        ));
+        assert_eq!(
+            e,
+            [r#"EDGE.cors.expose_headers[1]: "Set-Cookie" is never exposed to scripts"#]
+        );
+    }
+
+    #[test]
+    fn header_wildcards_and_credentials() {
+        let e = errors(&policy(
+            r#","credentials":true,"request_headers":["*"],"expose_headers":["*"]"#,
+        ));
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("EDGE.cors.request_headers[0]: \"*\" cannot be used with credentials")
+        );
+        assert!(
+            e[1].starts_with("EDGE.cors.expose_headers[0]: \"*\" cannot be used with credentials")
+        );
+        assert!(
+            EdgeConfig::from_json(&policy(
+                r#","request_headers":["*"],"expose_headers":["*"]"#
+            ))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn max_age_paths_and_empty_origins() {
+        assert_eq!(
+            errors(&policy(r#","max_age":"2days""#)),
+            [r#"EDGE.cors.max_age: expected at most "1day" (86400 s), found "2days""#]
+        );
+        assert!(EdgeConfig::from_json(&policy(r#","max_age":"0s""#)).is_ok());
+        assert!(
+            errors(&policy(r#","paths":["api/*"]"#))[0]
+                .starts_with("EDGE.cors.paths[0]: expected a path")
+        );
+        assert_eq!(
+            errors(r#"{"cors":{"origins":[]}}"#),
+            ["EDGE.cors.origins: expected at least one origin"]
+        );
+        assert!(
+            errors(r#"{"cors":{"methods":["GET"]}}"#)[0]
+                .starts_with("EDGE.cors: missing field `origins`")
+        );
+    }
+}

@@ -123,3 +123,28 @@ pub(super) async fn hop_headers() -> Response {
     )
         .into_response()
 }
+
+/// `GET /api/cors-leak`: an app that sets its own, permissive CORS headers, for the edge (the one
+/// authority on CORS) to remove.
+pub(super) async fn cors_leak() -> Response {
+    (
+        [
+            (HeaderName::from_static("access-control-allow-origin"), "*"),
+            (
+                HeaderName::from_static("access-control-allow-credentials"),
+                "true",
+            ),
+            (
+                HeaderName::from_static("access-control-expose-headers"),
+                "x-internal",
+            ),
+            (
+                HeaderName::from_static("access-control-allow-methods"),
+                "GET, POST, DELETE",
+            ),
+            (HeaderName::from_static("vary"), "Accept-Encoding"),
+        ],
+        Json(json!({ "cors": "leaky" })),
+    )
+        .into_response()
+}

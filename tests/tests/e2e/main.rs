@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod cors;
 mod health;
 mod proxy;
 mod rate_limit;
@@ -28,6 +29,10 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
+/// `main`'s CORS policy.
+pub const MAIN_CORS: &str = r#"{"paths":["/api/*","/venues/*"],"origins":["https://wyn.app","https://wyn-*.vercel.app"],
+    "methods":["GET","HEAD","POST","PUT","DELETE"],"request_headers":["content-type","authorization","x-request-id"],
+    "expose_headers":["x-request-id","retry-after","ratelimit","ratelimit-policy"],"credentials":true,"max_age":"2h"}"#;
 /// `main`'s rate limits: the shipped WYN policy plus rules for the tests to exhaust.
 pub const MAIN_RULES: &str = r#"
     {"name":"chat","path":"/api/chat","methods":["POST"],"limit":30,"period":"60s","scope":"global","on_error":"deny"},
@@ -79,6 +84,7 @@ fn start() -> anyhow::Result<Stacks> {
     let main_config = format!(
         r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main",
             "health":{{"probe_timeout":"1s","cache_for":"2s"}},
+            "cors":{MAIN_CORS},
             "rate_limits":[{MAIN_RULES}]}}"#
     );
     let raw_config = format!(
@@ -164,6 +170,7 @@ fn main() {
         .into_iter()
         .chain(health::trials())
         .chain(rate_limit::trials())
+        .chain(cors::trials())
         .collect();
     let wanted = trials
         .iter()
