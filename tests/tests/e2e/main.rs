@@ -40,7 +40,8 @@ pub const MAIN_RULES: &str = r#"
     {"name":"site","path":"/*","except":["/api/*"],"limit":1200,"period":"60s"},
     {"name":"shadowed","path":"/api/echo/shadow/*","limit":2,"period":"60s","mode":"shadow"},
     {"name":"keyed","path":"/api/echo/keyed","key":"header:x-api-key","limit":2,"period":"60s"},
-    {"name":"pair","path":"/api/echo/pair","limit":3,"period":"60s","scope":"global"}"#;
+    {"name":"pair","path":"/api/echo/pair","limit":3,"period":"60s","scope":"global"},
+    {"name":"tight","path":"/api/echo/tight","limit":2,"period":"10m"}"#;
 /// `raw`'s rules: it runs without the Durable Object binding, so global rules cannot decide.
 pub const RAW_RULES: &str = r#"
     {"name":"chat","path":"/api/chat","methods":["POST"],"limit":30,"period":"60s","scope":"global","on_error":"deny"},
