@@ -41,6 +41,7 @@ fmt:
 bench: build
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	cargo bench --quiet -p wyn-edge --bench rate_limit
+	cargo bench --quiet -p wyn-edge --bench cors
 	cargo run --quiet --release -p wyn-edge-tests --bin bench
 
 clean:
