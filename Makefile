@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools build dev test unit e2e check fmt bench clean
+.PHONY: tools build dev test unit e2e check fmt bench conformance clean
 
 tools:
 	@tests/scripts/tools.sh
@@ -43,6 +43,11 @@ bench: build
 	cargo bench --quiet -p wyn-edge --bench rate_limit
 	cargo bench --quiet -p wyn-edge --bench cors
 	cargo run --quiet --release -p wyn-edge-tests --bin bench
+
+## The cache-tests.fyi suite (npm http-cache-tests) through the edge in wrangler dev: prints the
+## required and optional scores and the failing required tests; results in target/conformance/.
+conformance: build
+	cargo run --quiet --release -p wyn-edge-tests --bin conformance
 
 clean:
 	cargo clean

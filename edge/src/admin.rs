@@ -20,6 +20,8 @@ pub enum AdminRoute {
     Health,
     /// `GET /__edge/rate-limits`: each rule's counters in the answering isolate.
     RateLimits,
+    /// `POST /__edge/purge`: purge cached URLs, a prefix, or everything.
+    Purge,
     /// Any other path under `/__edge/`: needs the token, then answers 404.
     Unknown,
 }
@@ -41,6 +43,7 @@ pub fn route(path: &str) -> Option<AdminRoute> {
     Some(match rest {
         "health" => AdminRoute::Health,
         "rate-limits" => AdminRoute::RateLimits,
+        "purge" => AdminRoute::Purge,
         _ => AdminRoute::Unknown,
     })
 }

@@ -6,17 +6,22 @@
 //!    their own rate limit);
 //! 2. **request filter**: request id, CORS preflights (answered here), body-size limit, rate
 //!    limits (local, then global);
-//! 3. **upstream**: the request is streamed to `ORIGIN_URL`, the answer streamed back;
-//! 4. **response filter**: hop-by-hop headers dropped, request id and `RateLimit` headers added,
-//!    CORS headers last (on the edge's own errors too).
+//! 3. **cache lookup**: a fresh (or `stale-while-revalidate`) stored answer ends the request;
+//! 4. **upstream**: the request is streamed to `ORIGIN_URL` (with validators when revalidating),
+//!    the answer streamed back;
+//! 5. **response filter and cache store**: hop-by-hop headers dropped, `stale-if-error`, a 304
+//!    refreshing the stored copy or the answer stored while it streams (`Cache-Status` says
+//!    which), request id and `RateLimit` headers added, CORS headers last (on the edge's own
+//!    errors too).
 //!
-//! Policy modules ([`admin`], [`cors`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
+//! Policy modules ([`admin`], [`cache`], [`cors`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
 //! [`error`]) are pure and tested natively; `runtime` is the one adapter that touches the Workers
 //! runtime.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod cache;
 pub mod cors;
 pub mod error;
 pub mod forwarding;
@@ -29,29 +34,34 @@ pub mod runtime;
 
 #[cfg(target_arch = "wasm32")]
 mod entry {
+    use std::rc::Rc;
+
     use worker::{Context, Env, event};
 
     use crate::admin::{self, AdminRoute};
+    use crate::cache::status::{CacheStatus, Forward};
     use crate::error::EdgeError;
+    use crate::runtime::cache::Lookup;
     use crate::runtime::{self, Incoming, Settings, rate_limit, text_response};
 
     #[event(fetch)]
     async fn fetch(
         req: worker::Request,
         env: Env,
-        _ctx: Context,
+        ctx: Context,
     ) -> worker::Result<web_sys::Response> {
         let settings = runtime::settings(&env);
         // A handle clone: `Request::clone` (the JS method) would tee the body.
         let req = Incoming::new(Clone::clone(req.inner()));
-        let result = pipeline(&req, &settings, &env).await;
+        let result = pipeline(&req, &settings, &env, &ctx).await;
         Ok(runtime::respond(result, &req, &settings))
     }
 
     async fn pipeline(
         req: &Incoming,
-        settings: &Settings,
+        settings: &Rc<Settings>,
         env: &Env,
+        ctx: &Context,
     ) -> Result<web_sys::Response, EdgeError> {
         // 1. admin
         if let Some(route) = admin::route(req.path()) {
@@ -68,6 +78,7 @@ mod entry {
                         .map_err(|_| EdgeError::internal())?;
                     Ok(text_response(200, "application/json", &body, &[]))
                 }
+                AdminRoute::Purge => runtime::admin_api::purge(req, env).await,
                 AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }
@@ -79,17 +90,41 @@ mod entry {
         }
         req.check_body_size(settings.config.max_request_body)?;
         let limits = rate_limit::check(req, settings, env).await?;
-        // 3. upstream
+        // 3. cache lookup
+        let pending = match runtime::cache::lookup(req, settings, env, ctx).await {
+            Lookup::Hit(response) => return Ok(with_limits(response, limits.as_ref())),
+            Lookup::Bypass(detail) => Err(detail),
+            Lookup::Forward(pending) => Ok(pending),
+        };
+        // 4. upstream
         let origin = settings
             .origin
             .as_deref()
             .map_err(|_| EdgeError::origin_not_configured())?;
-        let response = runtime::upstream::forward(req, origin, settings).await?;
-        // 4. response filter
-        let response = runtime::upstream::filter_response(response)?;
-        if let Some(limits) = &limits {
+        let validators = pending.as_ref().map_or(&[][..], |p| &p.conditional[..]);
+        let result = runtime::upstream::forward(req, origin, settings, validators)
+            .await
+            .and_then(runtime::upstream::filter_response);
+        // 5. response filter and cache store
+        let response = match pending {
+            Ok(pending) => runtime::cache::complete(req, settings, ctx, pending, result)?,
+            Err(detail) => {
+                let response = result?;
+                let status = CacheStatus::forward(Forward::Bypass).detail(detail);
+                let _ = response.headers().set("cache-status", &status.header());
+                response
+            }
+        };
+        Ok(with_limits(response, limits.as_ref()))
+    }
+
+    fn with_limits(
+        response: web_sys::Response,
+        limits: Option<&crate::rate_limit::Limits>,
+    ) -> web_sys::Response {
+        if let Some(limits) = limits {
             rate_limit::add_headers(&response, limits);
         }
-        Ok(response)
+        response
     }
 }

@@ -35,6 +35,9 @@ install_crate wasm-bindgen-cli "$bindgen_version" wasm-bindgen
 stamp=node_modules/.wyn-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -x node_modules/.bin/wrangler ]; then
   echo "tools: installing the pinned npm tools (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  # The system npm, not node_modules/.bin/npm (first on the Makefile's PATH): http-cache-tests
+  # depends on npm 6, which cannot read this lockfile and would leave node_modules empty.
+  system_path=$(tr ':' '\n' <<<"$PATH" | grep -v '/node_modules/\.bin/*$' | paste -sd: -)
+  PATH="$system_path" npm ci --no-audit --no-fund --loglevel=error
   touch "$stamp"
 fi

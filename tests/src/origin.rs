@@ -150,6 +150,7 @@ pub fn app_with(options: &Options) -> Router {
         .route("/api/echo/{*rest}", any(probes::echo))
         .route("/api/hop-headers", get(probes::hop_headers))
         .route("/api/cors-leak", get(probes::cors_leak))
+        .route("/api/cacheable", get(probes::cacheable))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Added last so that it wraps the fallbacks too: every response is counted and stamped.

@@ -40,7 +40,12 @@ pub struct Origin {
 impl Origin {
     /// Starts the demo origin on a free loopback port.
     pub fn start() -> Result<Self> {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        Self::start_at("127.0.0.1:0")
+    }
+
+    /// Starts the demo origin on `addr` (to bring one back on the port it had).
+    pub fn start_at(addr: &str) -> Result<Self> {
+        let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -105,6 +110,17 @@ fn signal_group(pgid: i32, signal: i32) {
     unsafe {
         libc::kill(-pgid, signal);
     }
+}
+
+/// Spawns `cmd` as the leader of a new process group, which [`kill_all`] kills.
+pub fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
+    std::os::unix::process::CommandExt::process_group(cmd, 0);
+    let child = cmd.spawn()?;
+    GROUPS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(child.id() as i32);
+    Ok(child)
 }
 
 /// Ends the run if it takes longer than `limit`, killing what it started.
@@ -210,7 +226,7 @@ impl Edge {
         let object_binding = if options.no_objects {
             ""
         } else {
-            r#", (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterObject")"#
+            r#", (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterObject"), (name = "CACHE_PURGES", durableObjectNamespace = "PurgeObject")"#
         };
         let (twin_service, twin_socket) = if options.twin {
             (
@@ -236,13 +252,16 @@ const config :Workerd.Config = (
 const edge :Workerd.Worker = (
   {modules}
   bindings = [{bindings}{object_binding}],
-  durableObjectNamespaces = [(className = "RateLimiterObject", uniqueKey = "wyn-edge-rate-limiter", enableSql = true)],
+  durableObjectNamespaces = [
+    (className = "RateLimiterObject", uniqueKey = "wyn-edge-rate-limiter", enableSql = true),
+    (className = "PurgeObject", uniqueKey = "wyn-edge-purges", enableSql = true),
+  ],
   durableObjectStorage = (localDisk = "do-disk"),
 );
 # A second isolate: the same worker, spending the first one's Durable Objects.
 const twin :Workerd.Worker = (
   {modules}
-  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject"))],
+  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject"))],
 );
 "#,
             state_dir = state.join("objects").display(),
@@ -267,14 +286,7 @@ const twin :Workerd.Worker = (
             .stdin(Stdio::null())
             .stdout(log_file.try_clone()?)
             .stderr(log_file);
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd
-            .spawn()
-            .context("starting the edge (run `make tools` first)")?;
-        GROUPS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(child.id() as i32);
+        let child = spawn_group(&mut cmd).context("starting the edge (run `make tools` first)")?;
         let mut edge = Self {
             url: format!("http://127.0.0.1:{port}"),
             twin_url: None,

@@ -4,8 +4,11 @@
 //! It reads each request header at most once, and only those a decision needs: every read
 //! crosses the JS boundary.
 
+pub mod admin_api;
+pub mod cache;
 pub mod cors;
 pub mod health;
+pub mod purges;
 pub mod rate_limit;
 pub mod rate_limiter_object;
 pub mod settings;

@@ -10,6 +10,7 @@ use std::rc::Rc;
 use wasm_bindgen::JsValue;
 use worker::Env;
 
+use crate::cache::CacheRules;
 use crate::cors::Cors;
 use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
@@ -37,6 +38,8 @@ pub struct Settings {
     pub rules: RuleSet,
     /// The compiled CORS policy, if there is one.
     pub cors: Option<Cors>,
+    /// The compiled cache rules.
+    pub cache: CacheRules,
 }
 
 thread_local! {
@@ -103,6 +106,7 @@ fn load(env: &Env) -> Settings {
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
     let rules = RuleSet::new(&config.rate_limits);
     let cors = config.cors.as_ref().map(Cors::new);
+    let cache = CacheRules::new(&config.cache);
     Settings {
         config,
         config_errors,
@@ -111,5 +115,6 @@ fn load(env: &Env) -> Settings {
         version,
         rules,
         cors,
+        cache,
     }
 }

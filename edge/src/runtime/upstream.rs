@@ -32,7 +32,34 @@ pub async fn forward(
     req: &Incoming,
     origin: &str,
     settings: &Settings,
+    extra: &[(String, String)],
 ) -> Result<Response, EdgeError> {
+    let headers = upstream_headers(req, settings, extra)?;
+    let init = RequestInit::new();
+    init.set_method(&req.method);
+    init.set_headers(&headers);
+    init.set_redirect(RequestRedirect::Manual);
+    if !req.is_bodiless()
+        && let Some(body) = req.raw.body()
+    {
+        init.set_body(&body);
+    }
+    let target = forwarding::upstream_url(origin, req.url().path_and_query);
+    let timeout = settings.config.origin_timeout;
+    match fetch_with_timeout(&target, &init, timeout).await {
+        Ok(response) => Ok(response),
+        Err(FetchFailure::Unreachable) => Err(EdgeError::origin_unreachable()),
+        Err(FetchFailure::TimedOut) => Err(EdgeError::origin_timeout(timeout)),
+    }
+}
+
+/// The headers the origin gets: the client's, less hop-by-hop and edge-only ones, plus the
+/// forwarding headers, the request id and `extra` (validators when revalidating a stored copy).
+pub fn upstream_headers(
+    req: &Incoming,
+    settings: &Settings,
+    extra: &[(String, String)],
+) -> Result<Headers, EdgeError> {
     let headers = Headers::new_with_headers(&req.headers).map_err(|_| EdgeError::internal())?;
     drop_hop_by_hop(&headers);
     for name in CLIENT_MAY_NOT_SET {
@@ -49,23 +76,10 @@ pub async fn forward(
     }
     let _ = headers.set("x-forwarded-proto", url.scheme);
     let _ = headers.set("x-forwarded-host", url.authority);
-
-    let init = RequestInit::new();
-    init.set_method(&req.method);
-    init.set_headers(&headers);
-    init.set_redirect(RequestRedirect::Manual);
-    if !req.is_bodiless()
-        && let Some(body) = req.raw.body()
-    {
-        init.set_body(&body);
+    for (name, value) in extra {
+        let _ = headers.set(name, value);
     }
-    let target = forwarding::upstream_url(origin, url.path_and_query);
-    let timeout = settings.config.origin_timeout;
-    match fetch_with_timeout(&target, &init, timeout).await {
-        Ok(response) => Ok(response),
-        Err(FetchFailure::Unreachable) => Err(EdgeError::origin_unreachable()),
-        Err(FetchFailure::TimedOut) => Err(EdgeError::origin_timeout(timeout)),
-    }
+    Ok(headers)
 }
 
 /// Fetches `url` with `init`, aborting when no response head arrived within `timeout`.

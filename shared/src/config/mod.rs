@@ -13,6 +13,7 @@
 //! );
 //! ```
 
+pub mod cache;
 pub mod cors;
 pub mod public_suffix;
 pub mod rate_limit;
@@ -86,6 +87,9 @@ pub struct EdgeConfig {
     /// How the edge probes the origin for `/__edge/health`.
     #[serde(default)]
     pub health: HealthConfig,
+    /// The shared cache; enabled with defaults when absent.
+    #[serde(default)]
+    pub cache: cache::CacheConfig,
     /// The CORS policy; without one the edge leaves CORS to the origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<cors::CorsConfig>,
@@ -126,6 +130,7 @@ impl Default for EdgeConfig {
             max_request_body: defaults::max_request_body(),
             version: None,
             health: HealthConfig::default(),
+            cache: cache::CacheConfig::default(),
             cors: None,
             rate_limits: Vec::new(),
         }
@@ -247,6 +252,8 @@ impl EdgeConfig {
             "health.cache_for",
             format!("expected at most \"1m\", found {}", fmt(h.cache_for)),
         );
+        self.cache
+            .validate(&format!("{EDGE_VAR}.cache"), &mut errors);
         if let Some(cors) = &self.cors {
             cors.validate(&format!("{EDGE_VAR}.cors"), &mut errors);
         }

@@ -53,13 +53,31 @@ pub mod duration {
     }
 }
 
+/// Serde helpers for optional `Duration` fields.
+pub mod opt_duration {
+    use super::*;
+
+    /// Serialises as `"60s"`, or nothing.
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Deserialises from a string like `"60s"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        duration::deserialize(d).map(Some)
+    }
+}
+
 /// Serde helpers for size fields, held as bytes.
 pub mod size {
     use super::*;
 
-    /// Serialises as `"1.0 MB"`.
+    /// Serialises exactly, as `"1000000B"`: a rounded `"1.0 MB"` would not read back the same.
     pub fn serialize<S: Serializer>(bytes: &u64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&bytesize::ByteSize::b(*bytes).to_string())
+        s.serialize_str(&format!("{bytes}B"))
     }
 
     /// Deserialises from a string like `"1MB"`.
@@ -105,6 +123,21 @@ mod tests {
         assert_eq!(parse_size("100"), Ok(100));
         assert!(parse_size("lots").unwrap_err().contains("found \"lots\""));
     }
+
+    #[test]
+    fn sizes_round_trip_exactly() {
+        for bytes in [1u64, 1_000, 1_048_576, 100_000_000, 100_034_150] {
+            let text = serde_json::to_string(&Wrap(bytes)).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Wrap>(&text).unwrap().0,
+                bytes,
+                "{text}"
+            );
+        }
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Wrap(#[serde(with = "size")] u64);
 
     #[test]
     fn durations_round_trip_through_their_format() {

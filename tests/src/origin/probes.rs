@@ -148,3 +148,101 @@ pub(super) async fn cors_leak() -> Response {
     )
         .into_response()
 }
+
+/// `GET /api/cacheable?cc=...&etag=...&vary=...&cookie=1`: an answer whose caching headers the
+/// test chooses. `If-None-Match` equal to the ETag gets a 304; a request header
+/// `x-test-status: 503` makes it fail with that status (a header, so it is not part of any cache
+/// key). The body names the request, so a test can tell a stored answer from a fresh one.
+pub(super) async fn cacheable(request: Request) -> Response {
+    let query = request.uri().query().unwrap_or("").to_owned();
+    let param = |name: &str| {
+        query.split('&').find_map(|p| {
+            p.split_once('=')
+                .filter(|(n, _)| *n == name)
+                .map(|(_, v)| decode(v))
+        })
+    };
+    let headers = request.headers();
+    if let Some(code) = headers
+        .get("x-test-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u16>().ok())
+        && let Ok(status) = StatusCode::from_u16(code)
+    {
+        return (status, Json(json!({ "failed": code }))).into_response();
+    }
+    let etag = param("etag").map(|e| format!("\"{e}\""));
+    if let (Some(etag), Some(inm)) = (
+        &etag,
+        headers.get("if-none-match").and_then(|v| v.to_str().ok()),
+    ) && inm.split(',').any(|t| t.trim() == etag)
+    {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        if let Ok(v) = HeaderValue::from_str(etag) {
+            response.headers_mut().insert("etag", v);
+        }
+        if let Some(cc) = param("cc").and_then(|cc| HeaderValue::from_str(&cc).ok()) {
+            response.headers_mut().insert(CACHE_CONTROL, cc);
+        }
+        return response;
+    }
+    let lang = headers
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let rsc = headers.contains_key("rsc");
+    let mut response = Json(json!({ "query": query, "lang": lang, "rsc": rsc, "at_ms": now_ms() }))
+        .into_response();
+    let h = response.headers_mut();
+    for (name, value) in [
+        ("cache-control", param("cc")),
+        ("etag", etag),
+        ("vary", param("vary")),
+    ] {
+        if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            h.insert(HeaderName::from_static(name), v);
+        }
+    }
+    if param("cookie").is_some() {
+        h.insert(
+            HeaderName::from_static("set-cookie"),
+            HeaderValue::from_static("wyn_seen=1; Path=/"),
+        );
+    }
+    response
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Percent-decoding for the few characters a cache-control value needs (`,`, ` `, `=`).
+fn decode(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(' '),
+            b'%' if i + 2 < bytes.len() => {
+                match v
+                    .get(i + 1..i + 3)
+                    .map(|h| u8::from_str_radix(h, 16))
+                    .unwrap_or(Ok(b'%'))
+                {
+                    Ok(b) => {
+                        out.push(b as char);
+                        i += 2;
+                    }
+                    Err(_) => out.push('%'),
+                }
+            }
+            b => out.push(b as char),
+        }
+        i += 1;
+    }
+    out
+}

@@ -7,10 +7,12 @@
 //! - `raw`: `main`'s limits in raw `workerd`, for what wrangler's own proxy layer hides from the
 //!   worker (it consumes the `Connection` header before the worker sees it), and without the
 //!   Durable Object binding, so global rate limits cannot be decided;
-//! - `twins`: two isolates of the worker in raw `workerd` sharing one Durable Object namespace.
+//! - `twins`: two isolates of the worker in raw `workerd` sharing one Durable Object namespace;
+//! - `cache`: `wrangler dev` in front of an origin the cache tests stop and start again.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod cache;
 mod cors;
 mod health;
 mod proxy;
@@ -21,7 +23,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use support::{Edge, Origin, Workerd};
+pub use support::Origin;
+use support::{Edge, Workerd};
 
 /// The admin token the suite's edges use.
 pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
@@ -29,6 +32,9 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
+/// `main`'s (and `cache`'s) cache settings.
+pub const MAIN_CACHE: &str =
+    r#"{"routes":[{"path":"/api/me","bypass":true},{"path":"/static/*","ttl":"365d"}]}"#;
 /// `main`'s CORS policy.
 pub const MAIN_CORS: &str = r#"{"paths":["/api/*","/venues/*"],"origins":["https://wyn.app","https://wyn-*.vercel.app"],
     "methods":["GET","HEAD","POST","PUT","DELETE"],"request_headers":["content-type","authorization","x-request-id"],
@@ -55,6 +61,10 @@ pub struct Stacks {
     pub dead: Edge,
     pub raw: Edge,
     pub twins: Edge,
+    /// An edge whose origin the cache tests stop and start again.
+    pub cache: Edge,
+    pub cache_origin: std::sync::Mutex<Option<Origin>>,
+    pub cache_origin_addr: String,
 }
 
 static STACKS: OnceLock<Stacks> = OnceLock::new();
@@ -86,6 +96,7 @@ fn start() -> anyhow::Result<Stacks> {
         r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main",
             "health":{{"probe_timeout":"1s","cache_for":"2s"}},
             "cors":{MAIN_CORS},
+            "cache":{MAIN_CACHE},
             "rate_limits":[{MAIN_RULES}]}}"#
     );
     let raw_config = format!(
@@ -115,6 +126,24 @@ fn start() -> anyhow::Result<Stacks> {
                 (
                     "EDGE",
                     r#"{"origin_timeout":"sixty","health":{"cache_for":"5s"}}"#,
+                ),
+                ("EDGE_ADMIN_TOKEN", TOKEN),
+            ],
+        )
+    });
+    let cache_origin = Origin::start()?;
+    let cache_origin_addr = cache_origin.addr.to_string();
+    let cache_url = cache_origin.url.clone();
+    let cache = std::thread::spawn(move || {
+        Edge::start(
+            "cache",
+            &[
+                ("ORIGIN_URL", &cache_url),
+                (
+                    "EDGE",
+                    &format!(
+                        r#"{{"origin_timeout":"2s","cors":{MAIN_CORS},"cache":{MAIN_CACHE}}}"#
+                    ),
                 ),
                 ("EDGE_ADMIN_TOKEN", TOKEN),
             ],
@@ -159,6 +188,9 @@ fn start() -> anyhow::Result<Stacks> {
         broken: join(broken)?,
         raw,
         twins,
+        cache: join(cache)?,
+        cache_origin: std::sync::Mutex::new(Some(cache_origin)),
+        cache_origin_addr,
         broken_origin,
         dead: join(dead)?,
     })
@@ -172,6 +204,7 @@ fn main() {
         .chain(health::trials())
         .chain(rate_limit::trials())
         .chain(cors::trials())
+        .chain(cache::trials())
         .collect();
     let wanted = trials
         .iter()

@@ -1,0 +1,56 @@
+//! Admin routes that need the runtime (the token was checked before).
+
+use wasm_bindgen_futures::JsFuture;
+use web_sys::Response;
+use worker::Env;
+
+use super::{Incoming, purges, text_response};
+use crate::cache::purge::Purge;
+use crate::error::EdgeError;
+
+/// Largest purge request body read.
+const MAX_PURGE_BODY: usize = 64 * 1024;
+
+/// `POST /__edge/purge` with `{"urls": [...]}`, `{"prefix": "/venues/"}` or `{"all": true}`.
+pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
+    if req.method != "POST" {
+        return Err(EdgeError::method_not_allowed());
+    }
+    let text = req
+        .raw
+        .text()
+        .map_err(|_| EdgeError::bad_request("Unreadable body."))?;
+    let body = JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|t| t.as_string())
+        .unwrap_or_default();
+    if body.len() > MAX_PURGE_BODY {
+        return Err(EdgeError::payload_too_large(MAX_PURGE_BODY as u64));
+    }
+    let purge: Purge = serde_json::from_str(&body).map_err(|e| {
+        EdgeError::bad_request(format!(
+            r#"Expected {{"urls": [...]}}, {{"prefix": "/path/"}} or {{"all": true}}: {e}."#
+        ))
+    })?;
+    let purges = purges::purge(env, &purge).await.map_err(|e| {
+        let message = e.to_string();
+        if message.starts_with("a prefix")
+            || message.starts_with("expected")
+            || message.starts_with("not a URL")
+            || message.contains("must be true")
+        {
+            EdgeError::bad_request(message)
+        } else {
+            worker::console_error!("wyn-edge: purge failed: {message}");
+            EdgeError::internal()
+        }
+    })?;
+    let body = serde_json::json!({ "purged": purge, "generation": purges.last });
+    Ok(text_response(
+        200,
+        "application/json",
+        &body.to_string(),
+        &[],
+    ))
+}

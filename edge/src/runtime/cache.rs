@@ -1,0 +1,747 @@
+//! The cache phases in the runtime: look up (fresh hit, stale-while-revalidate, or forward with
+//! validators), and store the origin's answer while it streams to the client.
+//!
+//! Entries live in the Cache API (`caches.default`) under `https://wyn-edge.cache/{generation}/
+//! {sha256 of the key}`. A stored copy carries its [`StoredMeta`] in a header, and its
+//! `Cache-Control` is replaced by how long the Cache API must keep it (freshness plus the stale
+//! windows); the original comes back when it is served. A response that varies on request
+//! headers is stored under its variant key, with a small manifest naming those headers under the
+//! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::num::NonZeroUsize;
+use std::rc::Rc;
+use std::time::{Duration, SystemTime};
+
+use js_sys::{Array, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, ReadableStream, Response, ResponseInit};
+use worker::{Context, Env};
+
+use super::{Incoming, Settings, header, purges};
+use crate::cache::Plan;
+use crate::cache::freshness::{
+    self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, Revalidated, StoredMeta, Verdict,
+};
+use crate::cache::key::{self, KeyParts};
+use crate::cache::status::{CacheStatus, Forward};
+use crate::error::{Culprit, EdgeError};
+use crate::rate_limit::path_pattern::normalize;
+
+const META: &str = "x-wyn-cache-meta";
+const ORIGINAL_CACHE_CONTROL: &str = "x-wyn-cache-cc";
+const ORIGINAL_VARY: &str = "x-wyn-cache-vary";
+const MANIFEST: &str = "x-wyn-cache-vary-manifest";
+const COALESCE_POLL: Duration = Duration::from_millis(25);
+
+thread_local! {
+    /// The Vary names learned per primary key, so most lookups take one Cache API call.
+    static VARY: RefCell<lru::LruCache<String, Vec<String>>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
+    /// Keys whose origin fetch is under way in this isolate.
+    static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Keys waiting on a fetch in this isolate (memory held by coalescing).
+pub fn in_flight() -> usize {
+    IN_FLIGHT.with(|f| f.borrow().len())
+}
+
+/// Whole seconds a response has been stale, rounded up: a stale answer never shows `ttl=0`.
+fn stale_secs(stale_by: Duration) -> i64 {
+    stale_by.as_millis().div_ceil(1000).max(1) as i64
+}
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
+}
+
+fn default_cache() -> Option<web_sys::Cache> {
+    let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
+    let default = Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
+    (!default.is_undefined()).then(|| default.unchecked_into())
+}
+
+async fn cache_match(cache: &web_sys::Cache, url: &str) -> Result<Option<Response>, JsValue> {
+    let found = JsFuture::from(cache.match_with_str(url)).await?;
+    Ok(found.dyn_into::<Response>().ok())
+}
+
+/// Marks a key in flight; unmarks when dropped (the fetch finished, failed or was cancelled).
+struct Leader(String);
+
+impl Leader {
+    fn claim(key: &str) -> Option<Self> {
+        IN_FLIGHT
+            .with(|f| f.borrow_mut().insert(key.to_owned()))
+            .then(|| Self(key.to_owned()))
+    }
+}
+
+impl Drop for Leader {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|f| f.borrow_mut().remove(&self.0));
+    }
+}
+
+/// A forwarded request's cache state, carried to the store phase.
+pub struct Pending {
+    /// `Cache-Status` so far (why the request was forwarded).
+    pub status: CacheStatus,
+    /// Validators to send to the origin.
+    pub conditional: Vec<(String, String)>,
+    plan: Plan,
+    primary: String,
+    generation: u64,
+    request: Vec<(String, String)>,
+    stale: Option<(Response, StoredMeta)>,
+    leader: Option<Leader>,
+}
+
+/// What the lookup found.
+pub enum Lookup {
+    /// The cache is not used for this request (`detail` says why).
+    Bypass(&'static str),
+    /// A complete answer from the cache.
+    Hit(Response),
+    /// Go to the origin, then [`complete`].
+    Forward(Box<Pending>),
+}
+
+/// The request headers a freshness decision reads.
+fn request_facts(req: &Incoming, vary: &[String]) -> Vec<(String, String)> {
+    let mut names: Vec<&str> = vec!["cache-control", "pragma", "authorization", "cookie"];
+    names.extend(vary.iter().map(String::as_str));
+    names
+        .into_iter()
+        .filter_map(|n| req.header(n).map(|v| (n.to_owned(), v)))
+        .collect()
+}
+
+fn cache_status_detail(e: NotStored) -> &'static str {
+    e.detail()
+}
+
+/// Looks the request up.
+pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Context) -> Lookup {
+    let path = normalize(req.path()).into_owned();
+    let plan = match settings.cache.plan(&req.method, &path) {
+        Ok(plan) => plan,
+        Err(detail) => return Lookup::Bypass(detail),
+    };
+    if plan.post_max_body.is_some() {
+        // Opted-in POST caching is not wired to the runtime yet: forwarded as is.
+        return Lookup::Bypass("post");
+    }
+    if req.header("range").is_some() {
+        return Lookup::Bypass("range");
+    }
+    let Some(cache) = default_cache() else {
+        return Lookup::Bypass("unavailable");
+    };
+    let url = req.url();
+    let (_, query) = url
+        .path_and_query
+        .split_once('?')
+        .map_or((url.path_and_query, None), |(p, q)| (p, Some(q)));
+    let parts = KeyParts {
+        method: &req.method,
+        scheme: url.scheme,
+        authority: url.authority,
+        path: url.path(),
+        query,
+        body_sha256: None,
+    };
+    let config = &settings.cache.config;
+    let primary = key::primary(
+        &parts,
+        &config.drop_query_params,
+        config.sort_query,
+        plan.ignore_query,
+        plan.nextjs,
+        |n| req.header(n),
+    );
+    let generation = purges::generation(settings, env, &path).await;
+    let primary_url = key::storage_url(&primary, generation);
+
+    let known_vary = VARY.with(|v| v.borrow_mut().get(&primary).cloned());
+    let mut found = None;
+    let mut vary = known_vary.clone().unwrap_or_default();
+    let first_url = match &known_vary {
+        Some(names) => key::storage_url(
+            &key::variant(&primary, names, |n| req.header(n)),
+            generation,
+        ),
+        None => primary_url.clone(),
+    };
+    let mut manifest_seen = false;
+    match cache_match(&cache, &first_url).await {
+        Ok(Some(response)) => match header(&response.headers(), MANIFEST) {
+            Some(names) => {
+                manifest_seen = true;
+                vary = key::vary_names(Some(&names)).unwrap_or_default();
+                VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
+                let variant_url = key::storage_url(
+                    &key::variant(&primary, &vary, |n| req.header(n)),
+                    generation,
+                );
+                found = cache_match(&cache, &variant_url).await.ok().flatten();
+            }
+            None => found = Some(response),
+        },
+        Ok(None) if !vary.is_empty() => {
+            // Another variant may be stored: then this is a vary miss, not a URI miss.
+            manifest_seen = matches!(cache_match(&cache, &primary_url).await, Ok(Some(_)));
+        }
+        Ok(None) => {}
+        Err(_) => return Lookup::Bypass("unavailable"),
+    }
+    let request = request_facts(req, &vary);
+    let mut status = CacheStatus::forward(if found.is_none() && manifest_seen {
+        Forward::VaryMiss
+    } else {
+        Forward::UriMiss
+    });
+    let mut stale = None;
+    let mut conditional = Vec::new();
+    if let Some(response) = found {
+        let meta = header(&response.headers(), META)
+            .and_then(|m| serde_json::from_str::<StoredMeta>(&m).ok());
+        if let Some(meta) = meta {
+            let now = now();
+            match freshness::judge(&meta, &request, now) {
+                Verdict::Fresh { age, ttl } => {
+                    return Lookup::Hit(serve(
+                        &response,
+                        age,
+                        CacheStatus::hit(ttl.as_secs() as i64),
+                    ));
+                }
+                Verdict::StaleWhileRevalidate { age, stale_by } => {
+                    let (client, keep) = tee_response(&response);
+                    revalidate_in_background(
+                        req, settings, ctx, &primary, generation, &request, &plan, keep, meta,
+                    );
+                    let status =
+                        CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
+                    return Lookup::Hit(serve(&client, age, status));
+                }
+                Verdict::Revalidate { conditional: c, .. } => {
+                    status = CacheStatus::forward(Forward::Stale);
+                    conditional = c;
+                    stale = Some((response, meta));
+                }
+            }
+        }
+    }
+    // Coalescing: one fetch per key in this isolate; the others wait for it and read the cache.
+    let mut leader = None;
+    if plan.store && stale.is_none() {
+        leader = Leader::claim(&primary_url);
+        if leader.is_none() {
+            let limit = settings.config.origin_timeout;
+            let started = js_sys::Date::now();
+            while IN_FLIGHT.with(|f| f.borrow().contains(&primary_url))
+                && js_sys::Date::now() - started < limit.as_millis() as f64
+            {
+                worker::Delay::from(COALESCE_POLL).await;
+            }
+            let names = VARY
+                .with(|v| v.borrow_mut().get(&primary).cloned())
+                .unwrap_or_default();
+            let url = key::storage_url(
+                &key::variant(&primary, &names, |n| req.header(n)),
+                generation,
+            );
+            if let Ok(Some(response)) = cache_match(&cache, &url).await
+                && let Some(meta) = header(&response.headers(), META)
+                    .and_then(|m| serde_json::from_str::<StoredMeta>(&m).ok())
+                && let Verdict::Fresh { age, ttl } =
+                    freshness::judge(&meta, &request_facts(req, &names), now())
+            {
+                return Lookup::Hit(serve(
+                    &response,
+                    age,
+                    CacheStatus::hit(ttl.as_secs() as i64).collapsed(),
+                ));
+            }
+            status = status.collapsed();
+        }
+    }
+    Lookup::Forward(Box::new(Pending {
+        status,
+        conditional,
+        plan,
+        primary,
+        generation,
+        request,
+        stale,
+        leader,
+    }))
+}
+
+/// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
+/// the metadata out, `Age` and `Cache-Status` set.
+fn serve(stored: &Response, age: Duration, status: CacheStatus) -> Response {
+    let headers = Headers::new_with_headers(&stored.headers()).unwrap_or_else(|_| stored.headers());
+    restore(&headers);
+    let _ = headers.set("age", &age.as_secs().to_string());
+    let _ = headers.set("cache-status", &status.header());
+    let init = ResponseInit::new();
+    init.set_status(stored.status());
+    init.set_headers(&headers);
+    Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
+        .unwrap_or_else(|_| Clone::clone(stored))
+}
+
+fn restore(headers: &Headers) {
+    match header(headers, ORIGINAL_CACHE_CONTROL) {
+        Some(cc) => {
+            let _ = headers.set("cache-control", &cc);
+        }
+        None => {
+            let _ = headers.delete("cache-control");
+        }
+    }
+    match header(headers, ORIGINAL_VARY) {
+        Some(v) => {
+            let _ = headers.set("vary", &v);
+        }
+        None => {
+            let _ = headers.delete("vary");
+        }
+    }
+    for name in [META, ORIGINAL_CACHE_CONTROL, ORIGINAL_VARY] {
+        let _ = headers.delete(name);
+    }
+}
+
+/// Two responses sharing one body stream.
+fn tee_response(response: &Response) -> (Response, Response) {
+    let (a, b) = match response.body() {
+        Some(body) => {
+            let pair: Array = body.tee();
+            (
+                pair.get(0).dyn_into::<ReadableStream>().ok(),
+                pair.get(1).dyn_into::<ReadableStream>().ok(),
+            )
+        }
+        None => (None, None),
+    };
+    let copy = |stream: Option<ReadableStream>| {
+        let init = ResponseInit::new();
+        init.set_status(response.status());
+        init.set_status_text(&response.status_text());
+        init.set_headers(
+            &Headers::new_with_headers(&response.headers()).unwrap_or_else(|_| response.headers()),
+        );
+        Response::new_with_opt_readable_stream_and_init(stream.as_ref(), &init)
+            .unwrap_or_else(|_| Clone::clone(response))
+    };
+    (copy(a), copy(b))
+}
+
+/// The exchange a freshness decision sees: the request facts and the response's policy headers.
+fn exchange(
+    req_method: &str,
+    url: &str,
+    request: &[(String, String)],
+    response: &Response,
+) -> Exchange {
+    let headers = response.headers();
+    let mut names: Vec<&str> = POLICY_RESPONSE_HEADERS.to_vec();
+    names.extend(["set-cookie", "content-length"]);
+    let response_headers = names
+        .into_iter()
+        .filter_map(|n| header(&headers, n).map(|v| (n.to_owned(), v)))
+        .collect();
+    let method = if req_method == "HEAD" {
+        "GET"
+    } else {
+        req_method
+    };
+    Exchange {
+        method: method.to_owned(),
+        url: url.to_owned(),
+        request: request.to_vec(),
+        status: response.status(),
+        response: response_headers,
+    }
+}
+
+/// Where an answer is stored: its primary key, generation, the headers it varies on, and the
+/// variant's Cache API URL.
+struct Place<'a> {
+    primary: &'a str,
+    generation: u64,
+    vary: &'a [String],
+    variant_url: String,
+}
+
+/// Stores `response` (teed: the client gets one branch, the Cache API the other) and returns the
+/// client's branch.
+fn store(
+    ctx: &Context,
+    response: &Response,
+    meta: &StoredMeta,
+    place: Place<'_>,
+    leader: Option<Leader>,
+) -> Response {
+    let Place {
+        primary,
+        generation,
+        vary,
+        variant_url,
+    } = place;
+    let Some(cache) = default_cache() else {
+        return Clone::clone(response);
+    };
+    let (client, stored) = tee_response(response);
+    let headers = stored.headers();
+    if let Some(cc) = header(&headers, "cache-control") {
+        let _ = headers.set(ORIGINAL_CACHE_CONTROL, &cc);
+    }
+    if let Some(v) = header(&headers, "vary") {
+        let _ = headers.set(ORIGINAL_VARY, &v);
+        let _ = headers.delete("vary");
+    }
+    let retention = format!("public, max-age={}", meta.retention().as_secs().max(1));
+    let _ = headers.set("cache-control", &retention);
+    if let Ok(json) = serde_json::to_string(meta) {
+        let _ = headers.set(META, &json);
+    }
+    let manifest = (!vary.is_empty()).then(|| {
+        let h = Headers::new().ok()?;
+        let _ = h.set(MANIFEST, &vary.join(", "));
+        let _ = h.set("cache-control", &retention);
+        let init = ResponseInit::new();
+        init.set_headers(&h);
+        Response::new_with_opt_str_and_init(None, &init).ok()
+    });
+    let primary_url = key::storage_url(primary, generation);
+    ctx.wait_until(async move {
+        if let Some(Some(m)) = manifest {
+            let _ = JsFuture::from(cache.put_with_str(&primary_url, &m)).await;
+        }
+        if let Err(e) = JsFuture::from(cache.put_with_str(&variant_url, &stored)).await {
+            worker::console_warn!("wyn-edge: cache put failed: {:?}", e.as_string());
+        }
+        drop(leader);
+    });
+    client
+}
+
+/// After the origin answered (or failed): `stale-if-error`, a 304 refreshing the stored copy, or a
+/// new answer stored while it streams. Sets `Cache-Status`.
+pub fn complete(
+    req: &Incoming,
+    settings: &Settings,
+    ctx: &Context,
+    pending: Box<Pending>,
+    origin: Result<Response, EdgeError>,
+) -> Result<Response, EdgeError> {
+    let Pending {
+        mut status,
+        plan,
+        primary,
+        generation,
+        request,
+        stale,
+        leader,
+        ..
+    } = *pending;
+    let now = now();
+    let origin_failed = match &origin {
+        Err(e) => e.culprit == Culprit::Origin,
+        Ok(r) => r.status() >= 500,
+    };
+    if origin_failed
+        && let Some((response, meta)) = &stale
+        && meta.serves_on_error(now)
+    {
+        let fwd_status = origin.as_ref().map_or(
+            if matches!(&origin, Err(e) if e.kind.status() == 504) {
+                504
+            } else {
+                502
+            },
+            Response::status,
+        );
+        let stale_by = meta
+            .age(now)
+            .saturating_sub(Duration::from_millis(meta.fresh_for_ms));
+        let s = status
+            .fwd_status(fwd_status)
+            .ttl(-stale_secs(stale_by))
+            .detail("stale-if-error");
+        return Ok(serve(response, meta.age(now), s));
+    }
+    let response = origin?;
+    status = status.fwd_status(response.status());
+    let url = req.url();
+    let full_url = format!("{}://{}{}", url.scheme, url.authority, url.path_and_query);
+    if response.status() == 304
+        && let Some((stored, meta)) = &stale
+    {
+        let headers = response.headers();
+        let updates: Vec<(String, String)> = header_pairs(&headers);
+        if let Revalidated::NotModified(fresh, updates) =
+            freshness::revalidated(meta, 304, &updates, now)
+        {
+            let merged =
+                Headers::new_with_headers(&stored.headers()).map_err(|_| EdgeError::internal())?;
+            for (n, v) in &updates {
+                let _ = merged.set(n, v);
+            }
+            let init = ResponseInit::new();
+            init.set_status(stored.status());
+            init.set_headers(&merged);
+            let refreshed =
+                Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
+                    .map_err(|_| EdgeError::internal())?;
+            restore(&refreshed.headers());
+            let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
+                .unwrap_or_default();
+            let variant_url = key::storage_url(
+                &key::variant(&primary, &vary, |n| req.header(n)),
+                generation,
+            );
+            let client = store(
+                ctx,
+                &refreshed,
+                &fresh,
+                Place {
+                    primary: &primary,
+                    generation,
+                    vary: &vary,
+                    variant_url,
+                },
+                leader,
+            );
+            let _ = client.headers().set("age", "0");
+            let _ = client.headers().set(
+                "cache-status",
+                &status
+                    .ttl(fresh.fresh_for_ms as i64 / 1000)
+                    .stored()
+                    .header(),
+            );
+            return Ok(client);
+        }
+    }
+    if !plan.store {
+        let _ = response.headers().set("cache-status", &status.header());
+        return Ok(response);
+    }
+    let vary_header = header(&response.headers(), "vary");
+    let Some(vary) = key::vary_names(vary_header.as_deref()) else {
+        let _ = response.headers().set(
+            "cache-status",
+            &status.detail(NotStored::VaryStar.detail()).header(),
+        );
+        return Ok(response);
+    };
+    let mut facts = request.clone();
+    for name in &vary {
+        if !facts.iter().any(|(n, _)| n == name)
+            && let Some(v) = req.header(name)
+        {
+            facts.push((name.clone(), v));
+        }
+    }
+    let ex = exchange(&req.method, &full_url, &facts, &response);
+    match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
+        Ok(meta) => {
+            VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
+            let variant_url = key::storage_url(
+                &key::variant(&primary, &vary, |n| req.header(n)),
+                generation,
+            );
+            let client = store(
+                ctx,
+                &response,
+                &meta,
+                Place {
+                    primary: &primary,
+                    generation,
+                    vary: &vary,
+                    variant_url,
+                },
+                leader,
+            );
+            let ttl = (meta.fresh_for_ms / 1000) as i64;
+            let _ = client
+                .headers()
+                .set("cache-status", &status.ttl(ttl).stored().header());
+            Ok(client)
+        }
+        Err(why) => {
+            let _ = response.headers().set(
+                "cache-status",
+                &status.detail(cache_status_detail(why)).header(),
+            );
+            Ok(response)
+        }
+    }
+}
+
+fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Ok(Some(iter)) = js_sys::try_iter(headers) {
+        for entry in iter.flatten() {
+            let pair: Array = entry.unchecked_into();
+            if let (Some(n), Some(v)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                out.push((n, v));
+            }
+        }
+    }
+    out
+}
+
+/// A second handle on the request's context, for work that outlives the handler.
+fn share(ctx: &Context) -> Context {
+    let js: &JsValue = ctx.as_ref().as_ref();
+    Context::new(js.clone().unchecked_into())
+}
+
+/// `stale-while-revalidate`: refresh the entry after the stale answer went out.
+#[allow(clippy::too_many_arguments)]
+fn revalidate_in_background(
+    req: &Incoming,
+    settings: &Rc<Settings>,
+    ctx: &Context,
+    primary: &str,
+    generation: u64,
+    request: &[(String, String)],
+    plan: &Plan,
+    stale: Response,
+    meta: StoredMeta,
+) {
+    let Ok(origin) = settings.origin.clone() else {
+        return;
+    };
+    let Some(leader) = Leader::claim(&format!("revalidate {primary}")) else {
+        return;
+    };
+    let validators: Vec<(String, String)> = [
+        ("if-none-match", "etag"),
+        ("if-modified-since", "last-modified"),
+    ]
+    .iter()
+    .filter_map(|(name, stored)| {
+        meta.response
+            .iter()
+            .find(|(n, _)| n == stored)
+            .map(|(_, v)| ((*name).to_owned(), v.clone()))
+    })
+    .collect();
+    let headers = super::upstream::upstream_headers(req, settings, &validators).ok();
+    let url = req.url();
+    let target = crate::forwarding::upstream_url(&origin, url.path_and_query);
+    let full_url = format!("{}://{}{}", url.scheme, url.authority, url.path_and_query);
+    let (settings, primary, request, plan, ctx2) = (
+        Rc::clone(settings),
+        primary.to_owned(),
+        request.to_vec(),
+        plan.clone(),
+        share(ctx),
+    );
+    let vary_values: Vec<(String, String)> =
+        key::vary_names(header(&stale.headers(), ORIGINAL_VARY).as_deref())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|n| req.header(&n).map(|v| (n, v)))
+            .collect();
+    ctx.wait_until(async move {
+        let _leader = leader;
+        let Some(headers) = headers else { return };
+        let init = web_sys::RequestInit::new();
+        init.set_method("GET");
+        init.set_headers(&headers);
+        init.set_redirect(web_sys::RequestRedirect::Manual);
+        let Ok(response) =
+            super::upstream::fetch_with_timeout(&target, &init, settings.config.origin_timeout)
+                .await
+        else {
+            return;
+        };
+        let now = now();
+        let vary_of = |n: &str| {
+            vary_values
+                .iter()
+                .find(|(m, _)| m == n)
+                .map(|(_, v)| v.clone())
+        };
+        if response.status() == 304 {
+            let updates = header_pairs(&response.headers());
+            if let Revalidated::NotModified(fresh, updates) =
+                freshness::revalidated(&meta, 304, &updates, now)
+            {
+                let Ok(merged) = Headers::new_with_headers(&stale.headers()) else {
+                    return;
+                };
+                for (n, v) in &updates {
+                    let _ = merged.set(n, v);
+                }
+                let init = ResponseInit::new();
+                init.set_status(stale.status());
+                init.set_headers(&merged);
+                let Ok(refreshed) =
+                    Response::new_with_opt_readable_stream_and_init(stale.body().as_ref(), &init)
+                else {
+                    return;
+                };
+                restore(&refreshed.headers());
+                let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
+                    .unwrap_or_default();
+                let variant_url =
+                    key::storage_url(&key::variant(&primary, &vary, vary_of), generation);
+                let _ = store(
+                    &ctx2,
+                    &refreshed,
+                    &fresh,
+                    Place {
+                        primary: &primary,
+                        generation,
+                        vary: &vary,
+                        variant_url,
+                    },
+                    None,
+                )
+                .body()
+                .map(|b| b.cancel());
+            }
+            return;
+        }
+        let Ok(response) = super::upstream::filter_response(response) else {
+            return;
+        };
+        let vary =
+            key::vary_names(header(&response.headers(), "vary").as_deref()).unwrap_or_default();
+        let mut facts = request.clone();
+        facts.extend(vary_values.iter().cloned());
+        let ex = exchange("GET", &full_url, &facts, &response);
+        if let Ok(meta) =
+            freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now)
+        {
+            let variant_url = key::storage_url(&key::variant(&primary, &vary, vary_of), generation);
+            // Nobody reads the client branch: cancel it so the stored branch is not held back.
+            let _ = store(
+                &ctx2,
+                &response,
+                &meta,
+                Place {
+                    primary: &primary,
+                    generation,
+                    vary: &vary,
+                    variant_url,
+                },
+                None,
+            )
+            .body()
+            .map(|b| b.cancel());
+        }
+    });
+}

@@ -1,0 +1,111 @@
+//! Purge generations in the runtime: read from their Durable Object at most every
+//! `cache.purge_refresh` per isolate, and changed through it by the admin API.
+
+use std::cell::RefCell;
+
+use wasm_bindgen::JsValue;
+use worker::{
+    DurableObject, Env, Method, Request, RequestInit, Response, Result, State, durable_object,
+};
+
+use super::Settings;
+use crate::cache::purge::{Purge, Purges};
+use crate::forwarding::split_url;
+use crate::rate_limit::path_pattern::normalize;
+
+/// Name of the purge generations' Durable Object binding.
+pub const BINDING: &str = "CACHE_PURGES";
+const KEY: &str = "purges";
+
+thread_local! {
+    static KNOWN: RefCell<Option<(Purges, f64)>> = const { RefCell::new(None) };
+}
+
+/// The generation a normalised path's keys use now.
+pub async fn generation(settings: &Settings, env: &Env, path: &str) -> u64 {
+    let now = js_sys::Date::now();
+    let refresh = settings.cache.config.purge_refresh.as_millis() as f64;
+    let known = KNOWN.with(|k| k.borrow().clone());
+    if let Some((purges, at)) = &known
+        && now - at < refresh
+    {
+        return purges.generation(path);
+    }
+    let purges = match ask(env, None).await {
+        Ok(p) => p,
+        Err(e) => {
+            if known.is_none() {
+                worker::console_warn!("wyn-edge: purge generations unavailable: {e}");
+            }
+            // Keep what was known (or nothing was ever purged) and retry after `purge_refresh`.
+            known.map(|(p, _)| p).unwrap_or_default()
+        }
+    };
+    let generation = purges.generation(path);
+    KNOWN.with(|k| *k.borrow_mut() = Some((purges, now)));
+    generation
+}
+
+/// Applies a purge and makes this isolate see it at once.
+pub async fn purge(env: &Env, purge: &Purge) -> Result<Purges> {
+    let purges = ask(env, Some(purge)).await?;
+    KNOWN.with(|k| *k.borrow_mut() = Some((purges.clone(), js_sys::Date::now())));
+    Ok(purges)
+}
+
+async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
+    let stub = env
+        .durable_object(BINDING)?
+        .id_from_name("global")?
+        .get_stub()?;
+    let mut init = RequestInit::new();
+    if let Some(p) = purge {
+        let body = serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        init.with_method(Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+    }
+    let mut response = stub
+        .fetch_with_request(Request::new_with_init("https://purges/", &init)?)
+        .await?;
+    if response.status_code() != 200 {
+        return Err(worker::Error::RustError(
+            response.text().await.unwrap_or_default(),
+        ));
+    }
+    response.json().await
+}
+
+/// The normalised path of a URL or path given to a purge.
+pub fn purge_path(target: &str) -> Option<String> {
+    let path = if target.starts_with('/') {
+        target.split(['?', '#']).next().unwrap_or(target)
+    } else {
+        split_url(target)?.path()
+    };
+    Some(normalize(path).into_owned())
+}
+
+/// The purge generations: one object for the whole deployment.
+#[durable_object]
+pub struct PurgeObject {
+    state: State,
+}
+
+impl DurableObject for PurgeObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let storage = self.state.storage();
+        let mut purges: Purges = storage.get(KEY).await?.unwrap_or_default();
+        if req.method() == Method::Post {
+            let purge: Purge = req.json().await?;
+            if let Err(why) = purges.apply(&purge, purge_path) {
+                return Response::error(why, 400);
+            }
+            storage.put(KEY, &purges).await?;
+        }
+        Response::from_json(&purges)
+    }
+}

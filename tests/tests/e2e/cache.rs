@@ -1,0 +1,459 @@
+//! The shared cache through the real worker in wrangler dev (its local Cache API): misses, hits,
+//! keys, stale-while-revalidate, stale-if-error with the origin down, what is never stored,
+//! CORS on stored answers, and purges.
+
+use std::time::{Duration, Instant};
+
+use libtest_mimic::Trial;
+use reqwest::blocking::Response;
+
+use crate::support::{client, header, problem};
+use crate::{Outcome, TOKEN, ensure, stacks};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("cache::miss_then_hit", miss_then_hit),
+        Trial::test(
+            "cache::tracking_parameters_and_order_share_an_entry",
+            tracking_parameters_and_order_share_an_entry,
+        ),
+        Trial::test(
+            "cache::head_is_answered_from_a_stored_get",
+            head_is_answered_from_a_stored_get,
+        ),
+        Trial::test("cache::never_stored", never_stored),
+        Trial::test(
+            "cache::vary_and_rsc_keep_entries_apart",
+            vary_and_rsc_keep_entries_apart,
+        ),
+        Trial::test("cache::stale_while_revalidate", stale_while_revalidate),
+        Trial::test("cache::revalidation_with_304", revalidation_with_304),
+        Trial::test("cache::stale_if_error_on_5xx", stale_if_error_on_5xx),
+        Trial::test(
+            "cache::stale_if_error_with_the_origin_down",
+            stale_if_error_with_the_origin_down,
+        ),
+        Trial::test(
+            "cache::cors_is_applied_after_the_cache",
+            cors_is_applied_after_the_cache,
+        ),
+        Trial::test(
+            "cache::purge_by_url_prefix_and_all",
+            purge_by_url_prefix_and_all,
+        ),
+        Trial::test("cache::bypass_is_reported", bypass_is_reported),
+    ]
+}
+
+fn main_edge() -> &'static str {
+    &stacks().main.url
+}
+
+fn body(resp: Response) -> Result<serde_json::Value, libtest_mimic::Failed> {
+    Ok(resp.json()?)
+}
+
+/// GETs until the answer is a hit (the store finishes after the first answer streamed out).
+fn get_hit(url: &str) -> Result<Response, libtest_mimic::Failed> {
+    let started = Instant::now();
+    loop {
+        let resp = client().get(url).send()?;
+        if header(&resp, "cache-status").contains(";hit") {
+            return Ok(resp);
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(5),
+            "never a hit: {:?}",
+            header(&resp, "cache-status")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cacheable(edge: &str, query: &str) -> String {
+    format!("{edge}/api/cacheable?{query}")
+}
+
+fn miss_then_hit() -> Outcome {
+    let url = cacheable(main_edge(), "t=miss-hit&cc=public%2C+s-maxage%3D60");
+    let first = client().get(&url).send()?;
+    let status = header(&first, "cache-status");
+    ensure!(
+        status == "wyn-edge;fwd=uri-miss;fwd-status=200;ttl=60;stored",
+        "first: {status}"
+    );
+    let first_body = body(first)?;
+    let hit = get_hit(&url)?;
+    let status = header(&hit, "cache-status");
+    ensure!(status.starts_with("wyn-edge;hit;ttl="), "{status}");
+    ensure!(
+        header(&hit, "age").parse::<u64>().is_ok(),
+        "no Age: {:?}",
+        hit.headers()
+    );
+    ensure!(
+        header(&hit, "cache-control") == "public, s-maxage=60",
+        "the original Cache-Control: {:?}",
+        hit.headers()
+    );
+    ensure!(
+        !hit.headers()
+            .keys()
+            .any(|k| k.as_str().starts_with("x-wyn-cache")),
+        "metadata leaked: {:?}",
+        hit.headers()
+    );
+    ensure!(body(hit)? == first_body, "a hit must be the stored answer");
+    Ok(())
+}
+
+fn tracking_parameters_and_order_share_an_entry() -> Outcome {
+    let a = cacheable(
+        main_edge(),
+        "t=keys&b=2&a=1&cc=public%2C+max-age%3D60&utm_source=mail",
+    );
+    let b = cacheable(
+        main_edge(),
+        "cc=public%2C+max-age%3D60&a=1&gclid=zz&t=keys&b=2&fbclid=q",
+    );
+    let first = body(client().get(&a).send()?)?;
+    let hit = get_hit(&b)?;
+    ensure!(body(hit)? == first, "a differently spelled query missed");
+    let other = client()
+        .get(cacheable(
+            main_edge(),
+            "t=keys&b=3&a=1&cc=public%2C+max-age%3D60",
+        ))
+        .send()?;
+    ensure!(
+        header(&other, "cache-status").contains("fwd=uri-miss"),
+        "{:?}",
+        header(&other, "cache-status")
+    );
+    Ok(())
+}
+
+fn head_is_answered_from_a_stored_get() -> Outcome {
+    let url = cacheable(main_edge(), "t=head&cc=public%2C+max-age%3D60");
+    client().get(&url).send()?.text()?;
+    get_hit(&url)?;
+    let head = client().head(&url).send()?;
+    ensure!(
+        header(&head, "cache-status").contains(";hit"),
+        "{:?}",
+        head.headers()
+    );
+    ensure!(head.text()?.is_empty(), "a HEAD answer has no body");
+    Ok(())
+}
+
+fn never_stored() -> Outcome {
+    let cases = [
+        ("t=private&cc=private%2C+max-age%3D60", "not-storable"),
+        ("t=nostore&cc=no-store", "not-storable"),
+        ("t=cookie&cc=public%2C+max-age%3D60&cookie=1", "set-cookie"),
+        ("t=varystar&cc=public%2C+max-age%3D60&vary=*", "vary-star"),
+    ];
+    for (query, detail) in cases {
+        for _ in 0..2 {
+            let resp = client().get(cacheable(main_edge(), query)).send()?;
+            let status = header(&resp, "cache-status");
+            ensure!(
+                status.contains("fwd=uri-miss") && status.ends_with(&format!("detail={detail}")),
+                "{query}: {status}"
+            );
+        }
+    }
+    // A request with a cookie is answered fresh unless the answer is explicitly public.
+    for _ in 0..2 {
+        let resp = client()
+            .get(cacheable(main_edge(), "t=reqcookie&cc=max-age%3D60"))
+            .header("cookie", "s=1")
+            .send()?;
+        ensure!(
+            header(&resp, "cache-status").ends_with("detail=cookie"),
+            "{:?}",
+            header(&resp, "cache-status")
+        );
+    }
+    Ok(())
+}
+
+fn vary_and_rsc_keep_entries_apart() -> Outcome {
+    let url = cacheable(
+        main_edge(),
+        "t=vary&cc=public%2C+max-age%3D60&vary=Accept-Language",
+    );
+    let get = |lang: &str| client().get(&url).header("accept-language", lang).send();
+    let fr = body(get("fr")?)?;
+    ensure!(fr["lang"] == "fr", "{fr}");
+    let en = get("en")?;
+    ensure!(
+        header(&en, "cache-status").contains("fwd=vary-miss")
+            || header(&en, "cache-status").contains("fwd=uri-miss"),
+        "{:?}",
+        header(&en, "cache-status")
+    );
+    ensure!(
+        body(en)?["lang"] == "en",
+        "en got another language's answer"
+    );
+    let started = Instant::now();
+    loop {
+        let again = get("fr")?;
+        let status = header(&again, "cache-status");
+        let b = body(again)?;
+        ensure!(b["lang"] == "fr", "fr got {b}");
+        if status.contains(";hit") {
+            ensure!(b == fr, "the fr hit is not the stored fr answer");
+            break;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(5),
+            "fr never hit: {status}"
+        );
+    }
+    // Next.js: RSC payloads and HTML never share an entry, Vary or not.
+    let page = format!("{}/venues/42", main_edge());
+    for _ in 0..3 {
+        let html = client().get(&page).send()?;
+        ensure!(
+            header(&html, "content-type").starts_with("text/html"),
+            "{:?}",
+            html.headers()
+        );
+        let rsc = client().get(&page).header("rsc", "1").send()?;
+        ensure!(
+            header(&rsc, "content-type").starts_with("text/x-component"),
+            "{:?}",
+            rsc.headers()
+        );
+    }
+    Ok(())
+}
+
+fn stale_while_revalidate() -> Outcome {
+    let url = cacheable(
+        main_edge(),
+        "t=swr&cc=public%2C+s-maxage%3D1%2C+stale-while-revalidate%3D30",
+    );
+    let first = body(client().get(&url).send()?)?;
+    get_hit(&url)?;
+    std::thread::sleep(Duration::from_millis(1_300));
+    let stale = client().get(&url).send()?;
+    let status = header(&stale, "cache-status");
+    ensure!(
+        status.contains(";hit;ttl=-") && status.ends_with("detail=stale-while-revalidate"),
+        "{status}"
+    );
+    ensure!(body(stale)? == first, "the stale answer is the stored one");
+    // Refreshed in the background: soon a fresh hit with a newer answer.
+    let started = Instant::now();
+    loop {
+        let resp = client().get(&url).send()?;
+        let status = header(&resp, "cache-status");
+        let b = body(resp)?;
+        if status.contains(";hit;ttl=") && !status.contains("ttl=-") && b != first {
+            return Ok(());
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(5),
+            "never refreshed: {status} {b}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn revalidation_with_304() -> Outcome {
+    let url = cacheable(main_edge(), "t=304&cc=public%2C+s-maxage%3D1&etag=v1");
+    let first = body(client().get(&url).send()?)?;
+    get_hit(&url)?;
+    std::thread::sleep(Duration::from_millis(1_300));
+    let resp = client().get(&url).send()?;
+    let status = header(&resp, "cache-status");
+    ensure!(
+        status.starts_with("wyn-edge;fwd=stale;fwd-status=304") && status.contains("stored"),
+        "{status}"
+    );
+    ensure!(
+        resp.status() == 200,
+        "the client gets the stored answer, not the 304: {}",
+        resp.status()
+    );
+    ensure!(body(resp)? == first, "revalidated answer differs");
+    Ok(())
+}
+
+fn stale_if_error_on_5xx() -> Outcome {
+    let url = cacheable(
+        main_edge(),
+        "t=sie5xx&cc=public%2C+s-maxage%3D1%2C+stale-if-error%3D60",
+    );
+    let first = body(client().get(&url).send()?)?;
+    get_hit(&url)?;
+    std::thread::sleep(Duration::from_millis(1_300));
+    let resp = client().get(&url).header("x-test-status", "503").send()?;
+    let status = header(&resp, "cache-status");
+    ensure!(resp.status() == 200, "status {}", resp.status());
+    ensure!(
+        status.contains("fwd=stale;fwd-status=503") && status.ends_with("detail=stale-if-error"),
+        "{status}"
+    );
+    ensure!(body(resp)? == first, "not the stored answer");
+    Ok(())
+}
+
+fn stale_if_error_with_the_origin_down() -> Outcome {
+    let s = stacks();
+    let url = cacheable(
+        &s.cache.url,
+        "t=down&cc=public%2C+s-maxage%3D1%2C+stale-if-error%3D3",
+    );
+    let first = body(client().get(&url).send()?)?;
+    get_hit(&url)?;
+    let stopped = Instant::now();
+    drop(s.cache_origin.lock().map_err(|_| "lock")?.take());
+    std::thread::sleep(Duration::from_millis(1_300));
+    let resp = client().get(&url).send()?;
+    let status = header(&resp, "cache-status");
+    let served = resp.status();
+    let stale_body = body(resp);
+    // Whatever happens, bring the origin back.
+    let restarted = crate::Origin::start_at(&s.cache_origin_addr);
+    ensure!(
+        served == 200
+            && status.contains("fwd-status=502")
+            && status.ends_with("detail=stale-if-error"),
+        "{served} {status}"
+    );
+    ensure!(stale_body? == first, "not the stored answer");
+    *s.cache_origin.lock().map_err(|_| "lock")? = Some(restarted?);
+    // Past s-maxage + stale-if-error with the origin down again: a clear 502.
+    drop(s.cache_origin.lock().map_err(|_| "lock")?.take());
+    std::thread::sleep((Duration::from_secs(5)).saturating_sub(stopped.elapsed()));
+    let resp = client().get(&url).send()?;
+    let restarted = crate::Origin::start_at(&s.cache_origin_addr);
+    problem(resp, 502, "origin-unreachable")?;
+    *s.cache_origin.lock().map_err(|_| "lock")? = Some(restarted?);
+    Ok(())
+}
+
+fn cors_is_applied_after_the_cache() -> Outcome {
+    let url = cacheable(main_edge(), "t=cors&cc=public%2C+max-age%3D60");
+    let first = client()
+        .get(&url)
+        .header("origin", "https://wyn.app")
+        .send()?;
+    ensure!(
+        header(&first, "access-control-allow-origin") == "https://wyn.app",
+        "{:?}",
+        first.headers()
+    );
+    first.text()?;
+    get_hit(&url)?;
+    let other = client()
+        .get(&url)
+        .header("origin", "https://wyn-pr-7.vercel.app")
+        .send()?;
+    ensure!(
+        header(&other, "cache-status").contains(";hit"),
+        "{:?}",
+        other.headers()
+    );
+    ensure!(
+        header(&other, "access-control-allow-origin") == "https://wyn-pr-7.vercel.app",
+        "a stored answer carried another origin's CORS: {:?}",
+        other.headers()
+    );
+    let evil = client()
+        .get(&url)
+        .header("origin", "https://evil.example")
+        .send()?;
+    ensure!(
+        header(&evil, "cache-status").contains(";hit"),
+        "{:?}",
+        evil.headers()
+    );
+    ensure!(
+        !evil.headers().contains_key("access-control-allow-origin"),
+        "{:?}",
+        evil.headers()
+    );
+    Ok(())
+}
+
+fn purge(json: &str) -> Outcome {
+    let resp = client()
+        .post(format!("{}/__edge/purge", main_edge()))
+        .bearer_auth(TOKEN)
+        .header("cf-connecting-ip", "192.0.2.251")
+        .body(json.to_owned())
+        .send()?;
+    ensure!(
+        resp.status() == 200,
+        "purge {json}: {} {}",
+        resp.status(),
+        resp.text().unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn purge_by_url_prefix_and_all() -> Outcome {
+    let one = cacheable(main_edge(), "t=purge1&cc=public%2C+max-age%3D600");
+    client().get(&one).send()?.text()?;
+    get_hit(&one)?;
+    purge(&format!(r#"{{"urls":["{one}"]}}"#))?;
+    let after = client().get(&one).send()?;
+    ensure!(
+        header(&after, "cache-status").contains("fwd=uri-miss"),
+        "after a URL purge: {:?}",
+        header(&after, "cache-status")
+    );
+    after.text()?;
+
+    let page = format!("{}/venues/purge-me", main_edge());
+    client().get(&page).send()?.text()?;
+    get_hit(&page)?;
+    purge(r#"{"prefix":"/venues/"}"#)?;
+    let after = client().get(&page).send()?;
+    ensure!(
+        header(&after, "cache-status").contains("fwd=uri-miss"),
+        "after a prefix purge: {:?}",
+        header(&after, "cache-status")
+    );
+    after.text()?;
+    // The URL purged first is untouched by the prefix purge: still a hit.
+    get_hit(&one)?;
+
+    // Bad purges are refused clearly, and only with the token.
+    let resp = client()
+        .post(format!("{}/__edge/purge", main_edge()))
+        .bearer_auth(TOKEN)
+        .body(r#"{"prefix":"venues"}"#)
+        .send()?;
+    problem(resp, 400, "bad-request")?;
+    let resp = client()
+        .post(format!("{}/__edge/purge", main_edge()))
+        .body(r#"{"all":true}"#)
+        .send()?;
+    problem(resp, 401, "unauthorized")?;
+    Ok(())
+}
+
+fn bypass_is_reported() -> Outcome {
+    let resp = client().get(format!("{}/api/me", main_edge())).send()?;
+    ensure!(
+        header(&resp, "cache-status") == "wyn-edge;fwd=bypass;detail=route",
+        "{:?}",
+        resp.headers()
+    );
+    let resp = client()
+        .delete(format!("{}/api/echo", main_edge()))
+        .send()?;
+    ensure!(
+        header(&resp, "cache-status") == "wyn-edge;fwd=bypass;detail=method",
+        "{:?}",
+        resp.headers()
+    );
+    Ok(())
+}
