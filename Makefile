@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools build dev test unit e2e check fmt bench conformance clean
+.PHONY: tools build dev test unit e2e size check fmt bench conformance clean
 
 tools:
 	@tests/scripts/tools.sh
@@ -18,7 +18,14 @@ dev: build
 
 ## Every check CI runs: formatting, lints (host and wasm), unit tests, then the end-to-end suite
 ## against the real worker in wrangler dev.
-test: check unit e2e
+test: check unit e2e size
+
+## The release wasm, gzipped, may not grow past its budget (measured size + 10 %).
+WASM_GZIP_BUDGET := 376000
+size: build
+	@size=$$(gzip -9c edge/build/index_bg.wasm | wc -c); \
+	echo "size: edge/build/index_bg.wasm is $$size bytes gzip (budget $(WASM_GZIP_BUDGET))"; \
+	test $$size -le $(WASM_GZIP_BUDGET) || { echo "size: over budget"; exit 1; }
 
 check: tools
 	cargo fmt --all --check
