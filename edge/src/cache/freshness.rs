@@ -253,7 +253,12 @@ pub fn store_with(
                     .unwrap_or("")
                     .trim()
                     .to_ascii_lowercase();
-                !matches!(name.as_str(), "max-age" | "s-maxage")
+                // A route's TTL replaces the origin's freshness (no-cache included), never its
+                // privacy: private and no-store stay.
+                !matches!(
+                    name.as_str(),
+                    "max-age" | "s-maxage" | "no-cache" | "must-revalidate" | "proxy-revalidate"
+                )
             })
             .collect();
         let mut directives = kept.join(", ");

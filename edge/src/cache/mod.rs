@@ -127,6 +127,19 @@ mod tests {
     }
 
     #[test]
+    fn first_matching_route_applies() {
+        let r = rules(
+            r#"{"cache":{"routes":[{"path":"/api/me","bypass":true},{"path":"/static/*","ttl":"365d"},
+            {"path":"/api/chat","post":true,"ttl":"1h"}]}}"#,
+        );
+        assert!(
+            r.plan("POST", "/api/chat").is_ok(),
+            "{:?}",
+            r.plan("POST", "/api/chat")
+        );
+    }
+
+    #[test]
     fn disabled_bypasses_everything() {
         assert_eq!(
             rules(r#"{"cache":{"enabled":false}}"#).plan("GET", "/"),

@@ -58,10 +58,21 @@ fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
 }
 
+/// `caches.default`, looked up once per isolate. Where the runtime has no Cache API (raw workerd
+/// without a cache service), reading it throws: remembering that keeps the exception off every
+/// request.
 fn default_cache() -> Option<web_sys::Cache> {
-    let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
-    let default = Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
-    (!default.is_undefined()).then(|| default.unchecked_into())
+    thread_local! {
+        static CACHE: std::cell::OnceCell<Option<web_sys::Cache>> = const { std::cell::OnceCell::new() };
+    }
+    CACHE.with(|c| {
+        c.get_or_init(|| {
+            let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
+            let default = Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
+            (!default.is_undefined()).then(|| default.unchecked_into())
+        })
+        .clone()
+    })
 }
 
 async fn cache_match(cache: &web_sys::Cache, url: &str) -> Result<Option<Response>, JsValue> {
@@ -131,10 +142,14 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         Ok(plan) => plan,
         Err(detail) => return Lookup::Bypass(detail),
     };
-    if plan.post_max_body.is_some() {
-        // Opted-in POST caching is not wired to the runtime yet: forwarded as is.
-        return Lookup::Bypass("post");
-    }
+    // An opted-in POST: its (small) body is read once, hashed into the key, and replayed upstream.
+    let body_sha256 = match plan.post_max_body {
+        None => None,
+        Some(max) => match read_small_body(req, max).await {
+            Some(bytes) => Some(key::sha256(&bytes)),
+            None => return Lookup::Bypass("body"),
+        },
+    };
     if req.header("range").is_some() {
         return Lookup::Bypass("range");
     }
@@ -152,7 +167,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         authority: url.authority,
         path: url.path(),
         query,
-        body_sha256: None,
+        body_sha256,
     };
     let config = &settings.cache.config;
     let primary = key::primary(
@@ -282,6 +297,19 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     }))
 }
 
+/// Reads a request body of at most `max` bytes declared in `Content-Length` and keeps it for the
+/// upstream request; `None` (bypass) for a larger, undeclared or unreadable body.
+async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
+    let declared: u64 = req.header("content-length")?.trim().parse().ok()?;
+    if declared > max {
+        return None;
+    }
+    let buffer = JsFuture::from(req.raw.array_buffer().ok()?).await.ok()?;
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    req.replay_body(bytes.clone());
+    Some(bytes)
+}
+
 /// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
 /// the metadata out, `Age` and `Cache-Status` set.
 fn serve(stored: &Response, age: Duration, status: CacheStatus) -> Response {
@@ -313,7 +341,13 @@ fn restore(headers: &Headers) {
             let _ = headers.delete("vary");
         }
     }
-    for name in [META, ORIGINAL_CACHE_CONTROL, ORIGINAL_VARY] {
+    // `cf-cache-status` is the Cache API's own note on the lookup, not part of the answer.
+    for name in [
+        META,
+        ORIGINAL_CACHE_CONTROL,
+        ORIGINAL_VARY,
+        "cf-cache-status",
+    ] {
         let _ = headers.delete(name);
     }
 }

@@ -49,6 +49,7 @@ pub struct Incoming {
     pub connecting_ip: Option<String>,
     origin: OnceCell<Option<String>>,
     preflight: bool,
+    replay: std::cell::RefCell<Option<Vec<u8>>>,
 }
 
 impl Incoming {
@@ -83,6 +84,7 @@ impl Incoming {
             connecting_ip,
             origin,
             preflight,
+            replay: std::cell::RefCell::new(None),
         }
     }
 
@@ -119,6 +121,23 @@ impl Incoming {
     /// The `Origin` header, read once.
     pub fn origin(&self) -> Option<&str> {
         self.origin.get_or_init(|| self.header("origin")).as_deref()
+    }
+
+    /// Keeps a body read into memory (to hash it) for the upstream request.
+    pub fn replay_body(&self, bytes: Vec<u8>) {
+        *self.replay.borrow_mut() = Some(bytes);
+    }
+
+    /// The body to send upstream: the replayed bytes, or the client's stream untouched.
+    pub fn upstream_body(&self) -> Option<JsValue> {
+        if let Some(bytes) = self.replay.borrow().as_ref() {
+            return Some(js_sys::Uint8Array::from(bytes.as_slice()).into());
+        }
+        if self.is_bodiless() {
+            None
+        } else {
+            self.raw.body().map(JsValue::from)
+        }
     }
 
     /// Whether the method never carries a body.

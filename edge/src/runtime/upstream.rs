@@ -10,7 +10,7 @@ use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    AbortSignal, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
+    AbortController, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
 };
 use wyn_edge_shared::REQUEST_ID_HEADER;
 
@@ -39,9 +39,7 @@ pub async fn forward(
     init.set_method(&req.method);
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
-    if !req.is_bodiless()
-        && let Some(body) = req.raw.body()
-    {
+    if let Some(body) = req.upstream_body() {
         init.set_body(&body);
     }
     let target = forwarding::upstream_url(origin, req.url().path_and_query);
@@ -84,33 +82,41 @@ pub fn upstream_headers(
 
 /// Fetches `url` with `init`, aborting when no response head arrived within `timeout`.
 ///
-/// The runtime's own `AbortSignal.timeout` does the timing: one call, no timer closure crossing
-/// into wasm per request.
+/// The timer is the runtime's `setTimeout` calling the controller's own bound `abort`: no Rust
+/// closure per request. It is cleared as soon as the head arrives, so a long body (a stream of
+/// server-sent events, or one teed into the cache) is never cut. `AbortSignal.timeout` would be one
+/// call less, but it aborts the body too when it fires mid-stream.
 pub async fn fetch_with_timeout(
     url: &str,
     init: &RequestInit,
     timeout: Duration,
 ) -> Result<Response, FetchFailure> {
-    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
-    init.set_signal(Some(&AbortSignal::timeout_with_u32(ms)));
+    let controller = AbortController::new().map_err(|_| FetchFailure::Unreachable)?;
+    init.set_signal(Some(&controller.signal()));
     let request =
         Request::new_with_str_and_init(url, init).map_err(|_| FetchFailure::Unreachable)?;
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    match JsFuture::from(global.fetch_with_request(&request)).await {
+    let abort = js_sys::Reflect::get(&controller, &JsValue::from_str("abort"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok())
+        .map(|f| f.bind0(&controller));
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let timer = abort.and_then(|f| {
+        global
+            .set_timeout_with_callback_and_timeout_and_arguments_0(&f, ms)
+            .ok()
+    });
+    let result = JsFuture::from(global.fetch_with_request(&request)).await;
+    if let Some(id) = timer {
+        global.clear_timeout_with_handle(id);
+    }
+    match result {
         Ok(value) => value
             .dyn_into::<Response>()
             .map_err(|_| FetchFailure::Unreachable),
-        Err(error) if is_timeout(&error) => Err(FetchFailure::TimedOut),
+        Err(_) if controller.signal().aborted() => Err(FetchFailure::TimedOut),
         Err(_) => Err(FetchFailure::Unreachable),
     }
-}
-
-fn is_timeout(error: &JsValue) -> bool {
-    js_sys::Reflect::get(error, &JsValue::from_str("name"))
-        .ok()
-        .and_then(|n| n.as_string())
-        .as_deref()
-        == Some("TimeoutError")
 }
 
 /// The response filter: the origin's response with hop-by-hop headers dropped, made mutable so

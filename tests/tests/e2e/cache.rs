@@ -42,6 +42,10 @@ pub fn trials() -> Vec<Trial> {
             purge_by_url_prefix_and_all,
         ),
         Trial::test("cache::bypass_is_reported", bypass_is_reported),
+        Trial::test(
+            "cache::opted_in_posts_stream_and_are_stored_whole",
+            opted_in_posts_stream_and_are_stored_whole,
+        ),
     ]
 }
 
@@ -454,6 +458,73 @@ fn bypass_is_reported() -> Outcome {
         header(&resp, "cache-status") == "wyn-edge;fwd=bypass;detail=method",
         "{:?}",
         resp.headers()
+    );
+    Ok(())
+}
+
+fn opted_in_posts_stream_and_are_stored_whole() -> Outcome {
+    use std::io::Read;
+    let url = format!("{}/api/chat?events=3&pause_ms=400", main_edge());
+    let question = format!(r#"{{"q":"which merlot {}"}}"#, std::process::id());
+    let ask = |q: &str| {
+        client()
+            .post(&url)
+            .header("cf-connecting-ip", "192.0.2.150")
+            .body(q.to_owned())
+            .send()
+    };
+    // First: a miss, streamed as it is produced, and stored.
+    let started = Instant::now();
+    let mut first = ask(&question)?;
+    let status = header(&first, "cache-status");
+    ensure!(
+        status.starts_with("wyn-edge;fwd=uri-miss;fwd-status=200") && status.ends_with("stored"),
+        "{status}"
+    );
+    let mut chunk = [0u8; 256];
+    let n = first.read(&mut chunk)?;
+    let first_chunk = started.elapsed();
+    ensure!(
+        n > 0 && first_chunk < Duration::from_millis(600),
+        "first event after {first_chunk:?}: the answer was buffered"
+    );
+    let mut rest = Vec::new();
+    first.read_to_end(&mut rest)?;
+    let whole: Vec<u8> = chunk[..n].iter().copied().chain(rest).collect();
+    ensure!(
+        started.elapsed() >= Duration::from_millis(800),
+        "the stream ended early"
+    );
+    // Same question: the whole stored answer, byte for byte, without the pauses.
+    let started = Instant::now();
+    loop {
+        let again = ask(&question)?;
+        let status = header(&again, "cache-status");
+        let bytes = again.bytes()?;
+        if status.contains(";hit") {
+            ensure!(
+                bytes.as_ref() == whole.as_slice(),
+                "the stored answer differs"
+            );
+            break;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(5),
+            "never a hit: {status}"
+        );
+    }
+    // Another question is another key; a body over post_max_body bypasses.
+    let other = ask(r#"{"q":"which syrah"}"#)?;
+    ensure!(
+        header(&other, "cache-status").contains("fwd=uri-miss"),
+        "{:?}",
+        header(&other, "cache-status")
+    );
+    let big = ask(&"x".repeat(20_000))?;
+    ensure!(
+        header(&big, "cache-status") == "wyn-edge;fwd=bypass;detail=body",
+        "{:?}",
+        header(&big, "cache-status")
     );
     Ok(())
 }

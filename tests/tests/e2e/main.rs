@@ -33,8 +33,8 @@ pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
 /// `main`'s (and `cache`'s) cache settings.
-pub const MAIN_CACHE: &str =
-    r#"{"routes":[{"path":"/api/me","bypass":true},{"path":"/static/*","ttl":"365d"}]}"#;
+pub const MAIN_CACHE: &str = r#"{"routes":[{"path":"/api/me","bypass":true},{"path":"/static/*","ttl":"365d"},
+    {"path":"/api/chat","post":true,"ttl":"1h"}]}"#;
 /// `main`'s CORS policy.
 pub const MAIN_CORS: &str = r#"{"paths":["/api/*","/venues/*"],"origins":["https://wyn.app","https://wyn-*.vercel.app"],
     "methods":["GET","HEAD","POST","PUT","DELETE"],"request_headers":["content-type","authorization","x-request-id"],
