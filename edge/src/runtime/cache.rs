@@ -58,21 +58,30 @@ fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
 }
 
-/// `caches.default`, looked up once per isolate. Where the runtime has no Cache API (raw workerd
-/// without a cache service), reading it throws: remembering that keeps the exception off every
-/// request.
+thread_local! {
+    /// `caches.default`, looked up once per isolate; `Some(None)` once it proved unusable.
+    static CACHE: RefCell<Option<Option<web_sys::Cache>>> = const { RefCell::new(None) };
+}
+
+/// `caches.default`. Where the runtime has no Cache API (raw workerd without a cache service) it
+/// throws, on access or on first use; remembering that keeps the exception off every request.
 fn default_cache() -> Option<web_sys::Cache> {
-    thread_local! {
-        static CACHE: std::cell::OnceCell<Option<web_sys::Cache>> = const { std::cell::OnceCell::new() };
-    }
     CACHE.with(|c| {
-        c.get_or_init(|| {
-            let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
-            let default = Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
-            (!default.is_undefined()).then(|| default.unchecked_into())
-        })
-        .clone()
+        c.borrow_mut()
+            .get_or_insert_with(|| {
+                let caches = Reflect::get(&js_sys::global(), &JsValue::from_str("caches")).ok()?;
+                let default = Reflect::get(&caches, &JsValue::from_str("default")).ok()?;
+                (!default.is_undefined()).then(|| default.unchecked_into())
+            })
+            .clone()
     })
+}
+
+fn cache_unusable() {
+    worker::console_warn!(
+        "wyn-edge: the Cache API is not usable here; caching is off in this isolate"
+    );
+    CACHE.with(|c| *c.borrow_mut() = Some(None));
 }
 
 async fn cache_match(cache: &web_sys::Cache, url: &str) -> Result<Option<Response>, JsValue> {
@@ -211,7 +220,10 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             manifest_seen = matches!(cache_match(&cache, &primary_url).await, Ok(Some(_)));
         }
         Ok(None) => {}
-        Err(_) => return Lookup::Bypass("unavailable"),
+        Err(_) => {
+            cache_unusable();
+            return Lookup::Bypass("unavailable");
+        }
     }
     let request = request_facts(req, &vary);
     let mut status = CacheStatus::forward(if found.is_none() && manifest_seen {
