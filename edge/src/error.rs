@@ -71,6 +71,16 @@ impl EdgeError {
         )
     }
 
+    /// The origin answered with something that is not a valid HTTP response.
+    pub fn origin_invalid_response() -> Self {
+        Self::new(
+            ProblemType::OriginUnreachable,
+            Culprit::Origin,
+            true,
+            Some("The origin's answer was not a valid HTTP response.".into()),
+        )
+    }
+
     /// The origin sent no response head within `timeout`.
     pub fn origin_timeout(timeout: Duration) -> Self {
         Self::new(

@@ -110,6 +110,7 @@ mod entry {
             Ok(pending) => runtime::cache::complete(req, settings, ctx, pending, result)?,
             Err(detail) => {
                 let response = result?;
+                runtime::cache::invalidate(req, settings, env, &response).await;
                 let status = CacheStatus::forward(Forward::Bypass).detail(detail);
                 let _ = response.headers().set("cache-status", &status.header());
                 response

@@ -21,9 +21,10 @@ use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePoli
 use serde::{Deserialize, Serialize};
 
 /// Response headers the policy needs; the rest of a stored response is not its business.
-pub const POLICY_RESPONSE_HEADERS: [&str; 9] = [
+pub const POLICY_RESPONSE_HEADERS: [&str; 10] = [
     "cache-control",
     "cdn-cache-control",
+    "surrogate-control",
     "expires",
     "date",
     "age",
@@ -198,6 +199,18 @@ fn from_ms(ms: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
 }
 
+fn lowercase_directive_names(cc: &str) -> String {
+    cc.split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| match d.split_once('=') {
+            Some((n, v)) => format!("{}={v}", n.trim().to_ascii_lowercase()),
+            None => d.to_ascii_lowercase(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Decides whether `ex` may be stored; `ttl` is a route's override of the origin's freshness.
 pub fn store(
     ex: &Exchange,
@@ -234,11 +247,14 @@ pub fn store_with(
     if vary.is_some_and(|v| v.split(',').any(|n| n.trim() == "*")) {
         return Err(NotStored::VaryStar);
     }
-    // RFC 9213: CDN-Cache-Control, when present, is what the edge obeys instead of Cache-Control.
+    // RFC 9213: CDN-Cache-Control, when present, is what the edge obeys instead of Cache-Control;
+    // so is the older Surrogate-Control. Directive names are case-insensitive: lower-cased here,
+    // since the policy library matches them as written.
     let mut cc = ex
         .header("cdn-cache-control")
+        .or(ex.header("surrogate-control"))
         .or(ex.header("cache-control"))
-        .map(str::to_owned);
+        .map(lowercase_directive_names);
     if let Some(ttl) = ttl {
         let kept: Vec<&str> = cc
             .as_deref()
@@ -276,14 +292,28 @@ pub fn store_with(
         .iter()
         .filter(|(n, _)| {
             POLICY_RESPONSE_HEADERS.contains(&n.as_str())
-                && n != "cache-control"
-                && n != "cdn-cache-control"
+                && !matches!(
+                    n.as_str(),
+                    "cache-control" | "cdn-cache-control" | "surrogate-control" | "age"
+                )
         })
         .filter(|(n, _)| ttl.is_none() || n != "expires")
         .cloned()
         .collect();
     if let Some(cc) = &cc {
         response.push(("cache-control".into(), cc.clone()));
+    }
+    // An Age that is not one non-negative integer cannot be trusted: the response counts as stale.
+    if let Some(age) = ex.header("age") {
+        let valid = !age.is_empty() && age.bytes().all(|b| b.is_ascii_digit());
+        response.push((
+            "age".into(),
+            if valid {
+                age.to_owned()
+            } else {
+                "2147483648".into()
+            },
+        ));
     }
     let request: Vec<(String, String)> = ex
         .request
@@ -392,9 +422,16 @@ impl StoredMeta {
     }
 
     /// How long the Cache API should keep the entry: its freshness plus the longest stale window.
+    /// A response with validators is kept a day past that: stale, it still saves a full fetch
+    /// when the origin answers 304.
     pub fn retention(&self) -> Duration {
+        let validators = self
+            .response
+            .iter()
+            .any(|(n, _)| n == "etag" || n == "last-modified");
+        let extra = if validators { 86_400 } else { 1 };
         Duration::from_millis(self.fresh_for_ms)
-            + Duration::from_secs(self.swr_secs.max(self.sie_secs)).max(Duration::from_secs(1))
+            + Duration::from_secs(self.swr_secs.max(self.sie_secs).max(extra))
     }
 
     /// Its age at `now`.

@@ -40,6 +40,9 @@ thread_local! {
     /// The Vary names learned per primary key, so most lookups take one Cache API call.
     static VARY: RefCell<lru::LruCache<String, Vec<String>>> =
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
+    /// Paths an unsafe method changed, and when: entries stored before are not served.
+    static INVALIDATED: RefCell<lru::LruCache<String, u64>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
     /// Keys whose origin fetch is under way in this isolate.
     static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
@@ -239,14 +242,14 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         if let Some(meta) = meta {
             let now = now();
             match freshness::judge(&meta, &request, now) {
-                Verdict::Fresh { age, ttl } => {
-                    return Lookup::Hit(serve(
-                        &response,
-                        age,
-                        CacheStatus::hit(ttl.as_secs() as i64),
-                    ));
+                Verdict::Fresh { age, ttl } if !invalidated(&path, &meta) => {
+                    let status = CacheStatus::hit(ttl.as_secs() as i64);
+                    if let Some(not_modified) = not_modified(&response, req, age, &status) {
+                        return Lookup::Hit(not_modified);
+                    }
+                    return Lookup::Hit(serve(&response, age, status));
                 }
-                Verdict::StaleWhileRevalidate { age, stale_by } => {
+                Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, &meta) => {
                     let (client, keep) = tee_response(&response);
                     revalidate_in_background(
                         req, settings, ctx, &primary, generation, &request, &plan, keep, meta,
@@ -255,6 +258,8 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                         CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
                     return Lookup::Hit(serve(&client, age, status));
                 }
+                // Invalidated by an unsafe request: a miss.
+                Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
                 Verdict::Revalidate { conditional: c, .. } => {
                     status = CacheStatus::forward(Forward::Stale);
                     conditional = c;
@@ -307,6 +312,104 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         stale,
         leader,
     }))
+}
+
+fn invalidated(path: &str, meta: &StoredMeta) -> bool {
+    INVALIDATED.with(|i| {
+        i.borrow_mut()
+            .get(path)
+            .is_some_and(|at| meta.stored_at_ms <= *at)
+    })
+}
+
+/// RFC 9111 §4.4: a successful unsafe request (POST, PUT, DELETE...) invalidates what is stored
+/// for its URL, and for its `Location` and `Content-Location` on the same host, in this isolate
+/// (and the Cache API entry without variants, for the data centre).
+pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response: &Response) {
+    if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") || response.status() >= 400 {
+        return;
+    }
+    let url = req.url();
+    let mut paths = vec![normalize(url.path()).into_owned()];
+    for name in ["location", "content-location"] {
+        let Some(value) = header(&response.headers(), name) else {
+            continue;
+        };
+        let same_host = match crate::forwarding::split_url(&value) {
+            Some(parts) if parts.authority == url.authority => Some(parts.path().to_owned()),
+            Some(_) => None,
+            None => value
+                .starts_with('/')
+                .then(|| value.split(['?', '#']).next().unwrap_or("/").to_owned()),
+        };
+        if let Some(p) = same_host {
+            paths.push(normalize(&p).into_owned());
+        }
+    }
+    let now = js_sys::Date::now() as u64;
+    let cache = default_cache();
+    for path in paths {
+        INVALIDATED.with(|i| i.borrow_mut().put(path.clone(), now));
+        if let Some(cache) = &cache {
+            let parts = KeyParts {
+                method: "GET",
+                scheme: url.scheme,
+                authority: url.authority,
+                path: &path,
+                query: None,
+                body_sha256: None,
+            };
+            let config = &settings.cache.config;
+            let primary = key::primary(
+                &parts,
+                &config.drop_query_params,
+                config.sort_query,
+                true,
+                false,
+                |_| None,
+            );
+            let generation = purges::generation(settings, env, &path).await;
+            let _ = JsFuture::from(cache.delete_with_str(&key::storage_url(&primary, generation)))
+                .await;
+        }
+    }
+}
+
+/// A fresh stored answer to a request whose `If-None-Match` names its ETag: 304, no body.
+fn not_modified(
+    stored: &Response,
+    req: &Incoming,
+    age: Duration,
+    status: &CacheStatus,
+) -> Option<Response> {
+    let inm = req.header("if-none-match")?;
+    let stored_headers = stored.headers();
+    let etag = header(&stored_headers, "etag")?;
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    if !(inm.trim() == "*" || inm.split(',').any(|t| weak(t) == weak(&etag))) {
+        return None;
+    }
+    let headers = Headers::new().ok()?;
+    for name in [
+        "etag",
+        "last-modified",
+        "date",
+        "expires",
+        "content-location",
+        ORIGINAL_CACHE_CONTROL,
+        ORIGINAL_VARY,
+    ] {
+        if let Some(v) = header(&stored_headers, name) {
+            let _ = headers.set(name, &v);
+        }
+    }
+    restore(&headers);
+    let _ = headers.set("age", &age.as_secs().to_string());
+    let _ = headers.set("cache-status", &status.header());
+    let init = ResponseInit::new();
+    init.set_status(304);
+    init.set_headers(&headers);
+    Response::new_with_opt_str_and_init(None, &init).ok()
 }
 
 /// Reads a request body of at most `max` bytes declared in `Content-Length` and keeps it for the

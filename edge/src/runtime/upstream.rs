@@ -129,8 +129,9 @@ pub fn filter_response(response: Response) -> Result<Response, EdgeError> {
     init.set_status(response.status());
     init.set_status_text(&response.status_text());
     init.set_headers(&headers);
+    // A status the runtime cannot represent (the origin sent 999) is the origin's fault: 502.
     Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-        .map_err(|_| EdgeError::internal())
+        .map_err(|_| EdgeError::origin_invalid_response())
 }
 
 /// Deletes the headers `Connection` names, then the fixed hop-by-hop set.

@@ -381,3 +381,81 @@ fn metadata_round_trips_as_json() {
     assert_eq!(serde_json::from_str::<StoredMeta>(&text).unwrap(), meta);
     assert_eq!((meta.swr_secs, meta.sie_secs), (60, 300));
 }
+
+#[test]
+fn directive_names_are_case_insensitive_and_surrogate_control_counts() {
+    let e = Exchange::get(
+        "https://wyn.app/",
+        &[],
+        200,
+        &[("cache-control", "NO-CACHE, MAX-AGE=60"), ("etag", "\"a\"")],
+    );
+    let meta = store(&e, None, t0()).unwrap();
+    assert!(matches!(
+        judge(&meta, &[], t0() + SEC),
+        Verdict::Revalidate { .. }
+    ));
+    assert!(meta.must_revalidate);
+    let e = Exchange::get(
+        "https://wyn.app/",
+        &[],
+        200,
+        &[
+            ("cache-control", "no-store"),
+            ("surrogate-control", "max-age=60"),
+        ],
+    );
+    assert_eq!(store(&e, None, t0()).unwrap().fresh_for_ms, 60_000);
+    let e = Exchange::get(
+        "https://wyn.app/",
+        &[],
+        200,
+        &[
+            ("cache-control", "max-age=60"),
+            ("surrogate-control", "max-age=0"),
+        ],
+    );
+    assert!(store(&e, None, t0()).is_err_and(|e| e == NotStored::Policy));
+}
+
+#[test]
+fn an_untrustworthy_age_makes_the_response_stale() {
+    for age in ["-7200", "0, 0", "abc", "1.5", ""] {
+        let e = Exchange::get(
+            "https://wyn.app/",
+            &[],
+            200,
+            &[
+                ("cache-control", "max-age=3600"),
+                ("etag", "\"x\""),
+                ("age", age),
+            ],
+        );
+        let meta = store(&e, None, t0()).unwrap();
+        assert!(
+            matches!(judge(&meta, &[], t0() + SEC), Verdict::Revalidate { .. }),
+            "{age:?}"
+        );
+    }
+}
+
+#[test]
+fn validators_keep_a_stale_entry_for_revalidation() {
+    let with = Exchange::get(
+        "https://wyn.app/",
+        &[],
+        200,
+        &[
+            ("cache-control", "max-age=2"),
+            ("last-modified", "Fri, 15 Jan 2027 07:00:00 GMT"),
+        ],
+    );
+    assert_eq!(
+        store(&with, None, t0()).unwrap().retention(),
+        Duration::from_secs(2 + 86_400)
+    );
+    assert_eq!(
+        store(&ex("max-age=2"), None, t0()).unwrap().retention(),
+        Duration::from_secs(3)
+    );
+}
