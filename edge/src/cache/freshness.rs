@@ -409,7 +409,9 @@ impl StoredMeta {
             .duration_since(from_ms(self.stored_at_ms))
             .unwrap_or_default()
             + self.initial_age();
-        !self.must_revalidate && self.stale_by(age) <= Duration::from_secs(self.sie_secs)
+        self.sie_secs > 0
+            && !self.must_revalidate
+            && self.stale_by(age) <= Duration::from_secs(self.sie_secs)
     }
 
     fn initial_age(&self) -> Duration {

@@ -23,7 +23,7 @@ use worker::{Context, Env};
 use super::{Incoming, Settings, header, purges};
 use crate::cache::Plan;
 use crate::cache::freshness::{
-    self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, Revalidated, StoredMeta, Verdict,
+    self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, StoredMeta, Verdict,
 };
 use crate::cache::key::{self, KeyParts};
 use crate::cache::status::{CacheStatus, Forward};
@@ -634,49 +634,34 @@ pub fn complete(
     if response.status() == 304
         && let Some((stored, meta)) = &stale
     {
-        let headers = response.headers();
-        let updates: Vec<(String, String)> = header_pairs(&headers);
-        if let Revalidated::NotModified(fresh, updates) =
-            freshness::revalidated(meta, 304, &updates, now)
-        {
-            let merged =
-                Headers::new_with_headers(&stored.headers()).map_err(|_| EdgeError::internal())?;
-            for (n, v) in &updates {
-                let _ = merged.set(n, v);
-            }
-            let init = ResponseInit::new();
-            init.set_status(stored.status());
-            init.set_headers(&merged);
-            let refreshed =
-                Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
-                    .map_err(|_| EdgeError::internal())?;
-            restore(&refreshed.headers());
+        // The origin answered our validators: the stored body stands, with its headers refreshed.
+        let updates = header_pairs(&response.headers());
+        let max = settings.cache.config.max_object_size;
+        if let Some((refreshed, fresh)) = refresh(stored, meta, &updates, plan.ttl, max, now) {
+            let Some(fresh) = fresh else {
+                let _ = refreshed
+                    .headers()
+                    .set("cache-status", &status.detail("not-storable").header());
+                return Ok(refreshed);
+            };
             let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
                 .unwrap_or_default();
             let variant_url = key::storage_url(
                 &key::variant(&primary, &vary, |n| req.header(n)),
                 generation,
             );
-            let client = store(
-                ctx,
-                &refreshed,
-                &fresh,
-                Place {
-                    primary: &primary,
-                    generation,
-                    vary: &vary,
-                    variant_url,
-                },
-                leader,
-            );
+            let place = Place {
+                primary: &primary,
+                generation,
+                vary: &vary,
+                variant_url,
+            };
+            let client = store(ctx, &refreshed, &fresh, place, leader);
             let _ = client.headers().set("age", "0");
-            let _ = client.headers().set(
-                "cache-status",
-                &status
-                    .ttl(fresh.fresh_for_ms as i64 / 1000)
-                    .stored()
-                    .header(),
-            );
+            let ttl = fresh.fresh_for_ms as i64 / 1000;
+            let _ = client
+                .headers()
+                .set("cache-status", &status.ttl(ttl).stored().header());
             return Ok(client);
         }
     }
@@ -734,6 +719,40 @@ pub fn complete(
             Ok(response)
         }
     }
+}
+
+/// A stored response refreshed by a 304 (RFC 9111 §4.3.4): the stored body, the 304's
+/// end-to-end headers over the stored ones, and new metadata (`None` when the refreshed headers
+/// no longer allow storing).
+fn refresh(
+    stored: &Response,
+    meta: &StoredMeta,
+    updates: &[(String, String)],
+    ttl: Option<Duration>,
+    max_object_size: u64,
+    now: SystemTime,
+) -> Option<(Response, Option<StoredMeta>)> {
+    let merged = Headers::new_with_headers(&stored.headers()).ok()?;
+    for (name, value) in updates {
+        let target = match name.as_str() {
+            "content-length" | "content-encoding" | "transfer-encoding" | "connection"
+            | "keep-alive" => continue,
+            // The stored copy keeps its originals aside; the 304's replace those.
+            "cache-control" => ORIGINAL_CACHE_CONTROL,
+            "vary" => ORIGINAL_VARY,
+            other => other,
+        };
+        let _ = merged.set(target, value);
+    }
+    let init = ResponseInit::new();
+    init.set_status(stored.status());
+    init.set_headers(&merged);
+    let refreshed =
+        Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init).ok()?;
+    restore(&refreshed.headers());
+    let ex = exchange(&meta.method, &meta.url, &meta.request, &refreshed);
+    let fresh = freshness::store_with(&ex, ttl, max_object_size, now).ok();
+    Some((refreshed, fresh))
 }
 
 fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
@@ -825,42 +844,24 @@ fn revalidate_in_background(
         };
         if response.status() == 304 {
             let updates = header_pairs(&response.headers());
-            if let Revalidated::NotModified(fresh, updates) =
-                freshness::revalidated(&meta, 304, &updates, now)
+            let max = settings.cache.config.max_object_size;
+            if let Some((refreshed, Some(fresh))) =
+                refresh(&stale, &meta, &updates, plan.ttl, max, now)
             {
-                let Ok(merged) = Headers::new_with_headers(&stale.headers()) else {
-                    return;
-                };
-                for (n, v) in &updates {
-                    let _ = merged.set(n, v);
-                }
-                let init = ResponseInit::new();
-                init.set_status(stale.status());
-                init.set_headers(&merged);
-                let Ok(refreshed) =
-                    Response::new_with_opt_readable_stream_and_init(stale.body().as_ref(), &init)
-                else {
-                    return;
-                };
-                restore(&refreshed.headers());
                 let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
                     .unwrap_or_default();
                 let variant_url =
                     key::storage_url(&key::variant(&primary, &vary, vary_of), generation);
-                let _ = store(
-                    &ctx2,
-                    &refreshed,
-                    &fresh,
-                    Place {
-                        primary: &primary,
-                        generation,
-                        vary: &vary,
-                        variant_url,
-                    },
-                    None,
-                )
-                .body()
-                .map(|b| b.cancel());
+                let place = Place {
+                    primary: &primary,
+                    generation,
+                    vary: &vary,
+                    variant_url,
+                };
+                // Nobody reads the client branch: cancel it so the stored branch is not held back.
+                let _ = store(&ctx2, &refreshed, &fresh, place, None)
+                    .body()
+                    .map(|b| b.cancel());
             }
             return;
         }
