@@ -34,6 +34,11 @@ pub const POLICY_RESPONSE_HEADERS: [&str; 10] = [
     "pragma",
 ];
 
+/// Statuses `http-cache-semantics` stores by itself.
+const LIBRARY_UNDERSTANDS: [u16; 14] = [
+    200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501,
+];
+
 /// One request and the response to it, as plain header lists (lower-case names).
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -328,7 +333,26 @@ pub fn store_with(
             }
         })
         .collect();
-    let policy = build_policy(&ex.method, &ex.url, &request, ex.status, &response, now)
+    // The policy library only stores the statuses it lists. RFC 9111 lets a shared cache store
+    // any final status it understands when the response gives explicit freshness: for those the
+    // library is shown a 200 (the stored response keeps its own status). `must-understand` on a
+    // status outside the library's list still means "do not store".
+    let explicit = ttl.is_some()
+        || ["max-age", "s-maxage"]
+            .iter()
+            .any(|d| directive(cc.as_deref(), d).is_some())
+        || ex.header("expires").is_some();
+    let policy_status = if LIBRARY_UNDERSTANDS.contains(&ex.status)
+        || !explicit
+        || directive(cc.as_deref(), "must-understand").is_some()
+        || !(200..600).contains(&ex.status)
+        || matches!(ex.status, 206 | 304)
+    {
+        ex.status
+    } else {
+        200
+    };
+    let policy = build_policy(&ex.method, &ex.url, &request, policy_status, &response, now)
         .ok_or(NotStored::Policy)?;
     if !policy.is_storable() {
         return Err(NotStored::Policy);
@@ -348,7 +372,7 @@ pub fn store_with(
         method: ex.method.clone(),
         url: ex.url.clone(),
         request,
-        status: ex.status,
+        status: policy_status,
         response,
         fresh_for_ms: fresh_for.as_millis() as u64,
         swr_secs: directive(cc.as_deref(), "stale-while-revalidate")

@@ -459,3 +459,54 @@ fn validators_keep_a_stale_entry_for_revalidation() {
         Duration::from_secs(3)
     );
 }
+
+#[test]
+fn any_final_status_with_explicit_freshness_is_stored() {
+    for status in [299, 400, 500, 502, 503, 504, 599] {
+        let e = Exchange::get(
+            "https://wyn.app/",
+            &[],
+            status,
+            &[("cache-control", "max-age=60")],
+        );
+        let meta = store(&e, None, t0()).unwrap_or_else(|e| panic!("{status}: {e:?}"));
+        assert!(
+            matches!(judge(&meta, &[], t0() + SEC), Verdict::Fresh { .. }),
+            "{status}"
+        );
+        assert!(
+            matches!(
+                judge(&meta, &[], t0() + 61 * SEC),
+                Verdict::Revalidate { .. }
+            ),
+            "{status}"
+        );
+    }
+    // Without explicit freshness, or with must-understand, a status the cache does not know is not stored.
+    assert!(
+        store(
+            &Exchange::get(
+                "https://wyn.app/",
+                &[],
+                500,
+                &[("last-modified", "Fri, 15 Jan 2027 07:00:00 GMT")]
+            ),
+            None,
+            t0()
+        )
+        .is_err()
+    );
+    assert!(
+        store(
+            &Exchange::get(
+                "https://wyn.app/",
+                &[],
+                599,
+                &[("cache-control", "max-age=60, must-understand")]
+            ),
+            None,
+            t0()
+        )
+        .is_err()
+    );
+}
