@@ -34,6 +34,9 @@ const META: &str = "x-wyn-cache-meta";
 const ORIGINAL_CACHE_CONTROL: &str = "x-wyn-cache-cc";
 const ORIGINAL_VARY: &str = "x-wyn-cache-vary";
 const MANIFEST: &str = "x-wyn-cache-vary-manifest";
+/// The stored copy is always a 200 for the Cache API (which refuses some statuses, and bodies on
+/// 204s); the real status waits here.
+const STATUS: &str = "x-wyn-cache-status";
 const COALESCE_POLL: Duration = Duration::from_millis(25);
 
 thread_local! {
@@ -428,15 +431,28 @@ async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
 /// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
 /// the metadata out, `Age` and `Cache-Status` set.
 fn serve(stored: &Response, age: Duration, status: CacheStatus) -> Response {
+    let code = stored_status(stored);
     let headers = Headers::new_with_headers(&stored.headers()).unwrap_or_else(|_| stored.headers());
     restore(&headers);
     let _ = headers.set("age", &age.as_secs().to_string());
     let _ = headers.set("cache-status", &status.header());
     let init = ResponseInit::new();
-    init.set_status(stored.status());
+    init.set_status(code);
     init.set_headers(&headers);
-    Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
+    let body = if matches!(code, 204 | 205 | 304) {
+        None
+    } else {
+        stored.body()
+    };
+    Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
         .unwrap_or_else(|_| Clone::clone(stored))
+}
+
+/// The status of a stored answer (see [`STATUS`]).
+fn stored_status(stored: &Response) -> u16 {
+    header(&stored.headers(), STATUS)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| stored.status())
 }
 
 fn restore(headers: &Headers) {
@@ -461,6 +477,7 @@ fn restore(headers: &Headers) {
         META,
         ORIGINAL_CACHE_CONTROL,
         ORIGINAL_VARY,
+        STATUS,
         "cf-cache-status",
     ] {
         let _ = headers.delete(name);
@@ -561,6 +578,11 @@ fn store(
     if let Ok(json) = serde_json::to_string(meta) {
         let _ = headers.set(META, &json);
     }
+    let _ = headers.set(STATUS, &response.status().to_string());
+    let init = ResponseInit::new();
+    init.set_headers(&headers);
+    let stored = Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
+        .unwrap_or(stored);
     let manifest = (!vary.is_empty()).then(|| {
         let h = Headers::new().ok()?;
         let _ = h.set(MANIFEST, &vary.join(", "));
@@ -744,11 +766,16 @@ fn refresh(
         };
         let _ = merged.set(target, value);
     }
+    let code = stored_status(stored);
     let init = ResponseInit::new();
-    init.set_status(stored.status());
+    init.set_status(code);
     init.set_headers(&merged);
-    let refreshed =
-        Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init).ok()?;
+    let body = if matches!(code, 204 | 205 | 304) {
+        None
+    } else {
+        stored.body()
+    };
+    let refreshed = Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init).ok()?;
     restore(&refreshed.headers());
     let ex = exchange(&meta.method, &meta.url, &meta.request, &refreshed);
     let fresh = freshness::store_with(&ex, ttl, max_object_size, now).ok();
