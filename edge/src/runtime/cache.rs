@@ -757,8 +757,10 @@ fn refresh(
     let merged = Headers::new_with_headers(&stored.headers()).ok()?;
     for (name, value) in updates {
         let target = match name.as_str() {
-            "content-length" | "content-encoding" | "transfer-encoding" | "connection"
-            | "keep-alive" => continue,
+            // The stored body stays, so what describes it stays too; so does the ETag that
+            // identified it (a 304 naming another one is not about this body).
+            "content-length" | "content-encoding" | "content-range" | "content-md5" | "etag"
+            | "transfer-encoding" | "connection" | "keep-alive" | "set-cookie" => continue,
             // The stored copy keeps its originals aside; the 304's replace those.
             "cache-control" => ORIGINAL_CACHE_CONTROL,
             "vary" => ORIGINAL_VARY,
