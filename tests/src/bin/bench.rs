@@ -1,8 +1,10 @@
 //! `make bench`: load on loopback against the demo origin directly and through the edge, in
 //! alternating rounds, printing requests/s, p50 and p99 of each and their ratios.
 //!
-//! Edges: raw workerd without rate limits, raw workerd with the shipped WYN policy, and the same
-//! under `wrangler dev` (whose proxy layers cost about 9x: shown, not a measure of the runtime).
+//! Edges: raw workerd without rate limits, raw workerd with the shipped WYN policy (raw workerd
+//! has no Cache API: every request goes to the origin), and the same under `wrangler dev`, whose
+//! local Cache API gives a hit and a miss row (its proxy layers cost about 9x: compare those two
+//! rows with each other, not with workerd).
 //! Every request comes from one of 65,536 client addresses (a wrk script sets
 //! `CF-Connecting-IP`), as real traffic would, so the limits track many keys and refuse none.
 //!
@@ -147,16 +149,20 @@ fn run(args: &Args, origin: &Origin) -> Result<()> {
     let bare = Edge::start_workerd("bench-bare", &base)?;
     let with_limits = Edge::start_workerd("bench-limits", &limited)?;
     let wrangler = Edge::start("bench-wrangler", &limited)?;
+    let path = &args.path;
     let targets = [
-        ("origin (direct)", origin.url.clone()),
-        ("edge, no limits", bare.url.clone()),
-        ("edge, WYN limits", with_limits.url.clone()),
-        ("edge in wrangler dev", wrangler.url.clone()),
+        ("origin (direct)", format!("{}{path}", origin.url)),
+        ("edge, no limits", format!("{}{path}", bare.url)),
+        ("edge, WYN limits", format!("{}{path}", with_limits.url)),
+        // wrangler dev has the local Cache API: /api/venues (s-maxage=60) is a hit there, and
+        // /api/echo (no-store) a miss that goes to the origin every time.
+        ("wrangler dev, hit", format!("{}{path}", wrangler.url)),
+        ("wrangler dev, miss", format!("{}/api/echo", wrangler.url)),
     ];
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); targets.len()];
     for round in 1..=args.rounds {
         for (i, (name, base)) in targets.iter().enumerate() {
-            let s = wrk(&format!("{base}{}", args.path), args, &script)?;
+            let s = wrk(base, args, &script)?;
             eprintln!(
                 "round {round}: {name:<22} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
                 s.rps, s.p50_ms, s.p99_ms
