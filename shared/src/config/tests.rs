@@ -477,3 +477,68 @@ mod cors {
         );
     }
 }
+
+mod cache {
+    use super::*;
+
+    #[test]
+    fn defaults_and_routes() {
+        let c = EdgeConfig::from_json("{}").unwrap().cache;
+        assert!(c.enabled && c.nextjs && c.sort_query);
+        assert_eq!(c.drop_query_params, ["utm_*", "fbclid", "gclid"]);
+        let c = EdgeConfig::from_json(
+            r#"{"cache":{"routes":[{"path":"/static/*","ttl":"365d"},{"path":"/api/chat","post":true,"ttl":"1h","post_max_body":"8KB"}]}}"#,
+        )
+        .unwrap()
+        .cache;
+        assert_eq!(c.routes[0].ttl, Some(Duration::from_secs(365 * 86_400)));
+        assert_eq!(c.routes[1].post_max_body, 8_000);
+    }
+
+    #[test]
+    fn nonsense_is_refused_with_the_field() {
+        let cases = [
+            (
+                r#"{"cache":{"routes":[{"path":"static"}]}}"#,
+                "EDGE.cache.routes[0].path: expected a path",
+            ),
+            (
+                r#"{"cache":{"routes":[{"path":"/x","ttl":"0s"}]}}"#,
+                "EDGE.cache.routes[0].ttl: expected a duration above 0",
+            ),
+            (
+                r#"{"cache":{"routes":[{"path":"/x","ttl":"400d"}]}}"#,
+                "EDGE.cache.routes[0].ttl: expected a duration above 0",
+            ),
+            (
+                r#"{"cache":{"routes":[{"path":"/x","post":true}]}}"#,
+                "EDGE.cache.routes[0].ttl: POST caching needs an explicit ttl",
+            ),
+            (
+                r#"{"cache":{"routes":[{"path":"/x","bypass":true,"ttl":"1h"}]}}"#,
+                "EDGE.cache.routes[0].bypass:",
+            ),
+            (
+                r#"{"cache":{"routes":[{"path":"/x","post":true,"ttl":"1h","post_max_body":"2MB"}]}}"#,
+                "EDGE.cache.routes[0].post_max_body:",
+            ),
+            (
+                r#"{"cache":{"drop_query_params":["utm_*","a=b"]}}"#,
+                "EDGE.cache.drop_query_params[1]:",
+            ),
+            (
+                r#"{"cache":{"max_object_size":"1GB"}}"#,
+                "EDGE.cache.max_object_size:",
+            ),
+            (
+                r#"{"cache":{"purge_refresh":"5m"}}"#,
+                "EDGE.cache.purge_refresh:",
+            ),
+            (r#"{"cache":{"ttl":"5m"}}"#, "EDGE.cache.ttl: unknown field"),
+        ];
+        for (json, want) in cases {
+            let e = errors(json);
+            assert!(e.iter().any(|m| m.starts_with(want)), "{json}: {e:?}");
+        }
+    }
+}
