@@ -431,21 +431,26 @@ async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
 /// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
 /// the metadata out, `Age` and `Cache-Status` set.
 fn serve(stored: &Response, age: Duration, status: CacheStatus) -> Response {
-    let code = stored_status(stored);
     let headers = Headers::new_with_headers(&stored.headers()).unwrap_or_else(|_| stored.headers());
     restore(&headers);
     let _ = headers.set("age", &age.as_secs().to_string());
     let _ = headers.set("cache-status", &status.header());
+    rebuild(stored, &headers).unwrap_or_else(|| Clone::clone(stored))
+}
+
+/// The stored answer's body under `headers`, with its real status (and no body where the status
+/// allows none).
+fn rebuild(stored: &Response, headers: &Headers) -> Option<Response> {
+    let code = stored_status(stored);
     let init = ResponseInit::new();
     init.set_status(code);
-    init.set_headers(&headers);
+    init.set_headers(headers);
     let body = if matches!(code, 204 | 205 | 304) {
         None
     } else {
         stored.body()
     };
-    Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init)
-        .unwrap_or_else(|_| Clone::clone(stored))
+    Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init).ok()
 }
 
 /// The status of a stored answer (see [`STATUS`]).
@@ -768,16 +773,7 @@ fn refresh(
         };
         let _ = merged.set(target, value);
     }
-    let code = stored_status(stored);
-    let init = ResponseInit::new();
-    init.set_status(code);
-    init.set_headers(&merged);
-    let body = if matches!(code, 204 | 205 | 304) {
-        None
-    } else {
-        stored.body()
-    };
-    let refreshed = Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init).ok()?;
+    let refreshed = rebuild(stored, &merged)?;
     restore(&refreshed.headers());
     let ex = exchange(&meta.method, &meta.url, &meta.request, &refreshed);
     let fresh = freshness::store_with(&ex, ttl, max_object_size, now).ok();
