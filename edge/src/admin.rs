@@ -22,6 +22,10 @@ pub enum AdminRoute {
     RateLimits,
     /// `POST /__edge/purge`: purge cached URLs, a prefix, or everything.
     Purge,
+    /// `GET /__edge/metrics?window=15m&group_by=route,version&route=chat`: figures as JSON.
+    Metrics,
+    /// `GET /__edge/metrics/prometheus`: the same as OpenMetrics text.
+    MetricsPrometheus,
     /// Any other path under `/__edge/`: needs the token, then answers 404.
     Unknown,
 }
@@ -44,6 +48,8 @@ pub fn route(path: &str) -> Option<AdminRoute> {
         "health" => AdminRoute::Health,
         "rate-limits" => AdminRoute::RateLimits,
         "purge" => AdminRoute::Purge,
+        "metrics" => AdminRoute::Metrics,
+        "metrics/prometheus" => AdminRoute::MetricsPrometheus,
         _ => AdminRoute::Unknown,
     })
 }

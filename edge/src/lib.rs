@@ -26,6 +26,7 @@ pub mod cors;
 pub mod error;
 pub mod forwarding;
 pub mod health;
+pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
 
@@ -54,7 +55,10 @@ mod entry {
         // A handle clone: `Request::clone` (the JS method) would tee the body.
         let req = Incoming::new(Clone::clone(req.inner()));
         let result = pipeline(&req, &settings, &env, &ctx).await;
-        Ok(runtime::respond(result, &req, &settings))
+        let refused = matches!(&result, Err(e) if e.kind == wyn_edge_shared::problem::ProblemType::QuotaExceeded);
+        let response = runtime::respond(result, &req, &settings);
+        runtime::observe(&req, &settings, &response, refused);
+        Ok(response)
     }
 
     async fn pipeline(
@@ -79,6 +83,8 @@ mod entry {
                     Ok(text_response(200, "application/json", &body, &[]))
                 }
                 AdminRoute::Purge => runtime::admin_api::purge(req, env).await,
+                AdminRoute::Metrics => runtime::admin_api::metrics(req, settings, false),
+                AdminRoute::MetricsPrometheus => runtime::admin_api::metrics(req, settings, true),
                 AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }
@@ -102,9 +108,11 @@ mod entry {
             .as_deref()
             .map_err(|_| EdgeError::origin_not_configured())?;
         let validators = pending.as_ref().map_or(&[][..], |p| &p.conditional[..]);
+        let asked = js_sys::Date::now();
         let result = runtime::upstream::forward(req, origin, settings, validators)
             .await
             .and_then(runtime::upstream::filter_response);
+        req.origin_ms.set(Some(js_sys::Date::now() - asked));
         // 5. response filter and cache store
         let response = match pending {
             Ok(pending) => runtime::cache::complete(req, settings, ctx, pending, result)?,

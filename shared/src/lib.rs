@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod problem;
 
 /// Path prefix of the edge's own routes; nothing under it is ever sent to the origin.

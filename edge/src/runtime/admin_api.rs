@@ -4,9 +4,10 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 use worker::Env;
 
-use super::{Incoming, purges, text_response};
+use super::{Incoming, Settings, purges, text_response};
 use crate::cache::purge::Purge;
 use crate::error::EdgeError;
+use wyn_edge_shared::metrics::{Query, prometheus};
 
 /// Largest purge request body read.
 const MAX_PURGE_BODY: usize = 64 * 1024;
@@ -53,4 +54,31 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         &body.to_string(),
         &[],
     ))
+}
+
+/// `GET /__edge/metrics` (JSON) and `/__edge/metrics/prometheus` (text): this isolate's figures.
+pub fn metrics(req: &Incoming, settings: &Settings, text: bool) -> Result<Response, EdgeError> {
+    if !req.is_bodiless() {
+        return Err(EdgeError::method_not_allowed());
+    }
+    let query = req
+        .url()
+        .path_and_query
+        .split_once('?')
+        .map_or("", |(_, q)| q);
+    let query = Query::parse(query).map_err(EdgeError::bad_request)?;
+    let recorder = settings.metrics.borrow();
+    let now_minute = (js_sys::Date::now() / 60_000.0) as u64;
+    let mut answer = recorder.snapshot().summarize(&query, now_minute);
+    answer.dropped = recorder.dropped();
+    if text {
+        return Ok(text_response(
+            200,
+            "text/plain; version=0.0.4; charset=utf-8",
+            &prometheus(&answer),
+            &[],
+        ));
+    }
+    let body = serde_json::to_string(&answer).map_err(|_| EdgeError::internal())?;
+    Ok(text_response(200, "application/json", &body, &[]))
 }

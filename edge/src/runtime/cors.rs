@@ -60,6 +60,8 @@ pub fn apply(response: &Response, req: &Incoming, settings: &Settings) {
     }
     if let Some(allow) = actual.allow_origin {
         let _ = headers.set("access-control-allow-origin", allow);
+        // Resource timing (and so Server-Timing) readable by the allowed origins only.
+        let _ = headers.set("timing-allow-origin", allow);
         if actual.credentials {
             let _ = headers.set("access-control-allow-credentials", "true");
         }

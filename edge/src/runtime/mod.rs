@@ -50,6 +50,8 @@ pub struct Incoming {
     origin: OnceCell<Option<String>>,
     preflight: bool,
     replay: std::cell::RefCell<Option<Vec<u8>>>,
+    /// Time from the origin fetch to its response head, ms.
+    pub origin_ms: std::cell::Cell<Option<f64>>,
 }
 
 impl Incoming {
@@ -85,6 +87,7 @@ impl Incoming {
             origin,
             preflight,
             replay: std::cell::RefCell::new(None),
+            origin_ms: std::cell::Cell::new(None),
         }
     }
 
@@ -168,6 +171,36 @@ impl Incoming {
             },
         }
     }
+}
+
+/// Records the request's outcome in the isolate's metrics and sets `Server-Timing`. The span is
+/// arrival to response head: it stays true in production, where timers only move across I/O.
+pub fn observe(req: &Incoming, settings: &Settings, response: &Response, refused: bool) {
+    let now = js_sys::Date::now();
+    let total = (now - req.started_ms).max(0.0);
+    let headers = response.headers();
+    let cache = crate::metrics::cache_class(header(&headers, "cache-status").as_deref());
+    let origin = req.origin_ms.get();
+    let _ = headers.set(
+        "server-timing",
+        &crate::metrics::server_timing(total, origin, cache),
+    );
+    let bytes_out = header(&headers, "content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
+    let outcome = crate::metrics::Outcome {
+        now_ms: now,
+        path: req.path(),
+        method: &req.method,
+        status: response.status(),
+        cache,
+        rate_limit: if refused { "refused" } else { "pass" },
+        version: &settings.version,
+        total_ms: total,
+        origin_ms: origin,
+        bytes_out,
+    };
+    settings.metrics.borrow_mut().record(&outcome);
 }
 
 /// Reads one header; a failed read (an invalid name) counts as absent.

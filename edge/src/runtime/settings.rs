@@ -12,6 +12,7 @@ use worker::Env;
 
 use crate::cache::CacheRules;
 use crate::cors::Cors;
+use crate::metrics::Recorder;
 use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
     ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url,
@@ -40,6 +41,8 @@ pub struct Settings {
     pub cors: Option<Cors>,
     /// The compiled cache rules.
     pub cache: CacheRules,
+    /// This isolate's metrics.
+    pub metrics: std::cell::RefCell<Recorder>,
 }
 
 thread_local! {
@@ -107,6 +110,7 @@ fn load(env: &Env) -> Settings {
     let rules = RuleSet::new(&config.rate_limits);
     let cors = config.cors.as_ref().map(Cors::new);
     let cache = CacheRules::new(&config.cache);
+    let metrics = std::cell::RefCell::new(Recorder::new(&config.metrics));
     Settings {
         config,
         config_errors,
@@ -116,5 +120,6 @@ fn load(env: &Env) -> Settings {
         rules,
         cors,
         cache,
+        metrics,
     }
 }

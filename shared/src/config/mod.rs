@@ -15,6 +15,7 @@
 
 pub mod cache;
 pub mod cors;
+pub mod metrics;
 pub mod public_suffix;
 pub mod rate_limit;
 pub mod units;
@@ -90,6 +91,9 @@ pub struct EdgeConfig {
     /// The shared cache; enabled with defaults when absent.
     #[serde(default)]
     pub cache: cache::CacheConfig,
+    /// Metrics: route groups and bounds.
+    #[serde(default)]
+    pub metrics: metrics::MetricsConfig,
     /// The CORS policy; without one the edge leaves CORS to the origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<cors::CorsConfig>,
@@ -131,6 +135,7 @@ impl Default for EdgeConfig {
             version: None,
             health: HealthConfig::default(),
             cache: cache::CacheConfig::default(),
+            metrics: metrics::MetricsConfig::default(),
             cors: None,
             rate_limits: Vec::new(),
         }
@@ -254,6 +259,8 @@ impl EdgeConfig {
         );
         self.cache
             .validate(&format!("{EDGE_VAR}.cache"), &mut errors);
+        self.metrics
+            .validate(&format!("{EDGE_VAR}.metrics"), &mut errors);
         if let Some(cors) = &self.cors {
             cors.validate(&format!("{EDGE_VAR}.cors"), &mut errors);
         }

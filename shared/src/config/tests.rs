@@ -542,3 +542,26 @@ mod cache {
         }
     }
 }
+
+mod metrics {
+    use super::*;
+
+    #[test]
+    fn wyn_groups_by_default_and_checked() {
+        let c = EdgeConfig::from_json("{}").unwrap().metrics;
+        assert_eq!(
+            c.route_groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect::<Vec<_>>(),
+            ["chat", "api", "venues", "static"]
+        );
+        let e = errors(
+            r#"{"metrics":{"route_groups":[{"name":"other","path":"/x"},{"name":"ok","path":"x"}],"max_cells":1}}"#,
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("EDGE.metrics.route_groups[0].name:"));
+        assert!(e[1].starts_with("EDGE.metrics.route_groups[1].path:"));
+        assert!(e[2].starts_with("EDGE.metrics.max_cells:"));
+    }
+}

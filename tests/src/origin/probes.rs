@@ -72,7 +72,25 @@ pub(super) async fn echo(request: Request) -> Result<Response, Refusal> {
             ]
         })
         .collect();
+    // `?sleep_ms=N` (at most 5 s) and `?status=N` shape the answer, for latency and error mixes.
+    let query = parts.uri.query().unwrap_or("");
+    let param = |name: &str| {
+        query.split('&').find_map(|p| {
+            p.split_once('=')
+                .filter(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        })
+    };
+    if let Some(ms) = param("sleep_ms") {
+        tokio::time::sleep(std::time::Duration::from_millis(ms.min(5_000))).await;
+    }
+    let status = param("status")
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .filter(|s| s.as_u16() >= 200)
+        .unwrap_or(StatusCode::OK);
     Ok((
+        status,
         [(CACHE_CONTROL, "no-store")],
         Json(json!({
             "method": parts.method.as_str(),

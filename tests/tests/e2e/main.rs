@@ -15,6 +15,7 @@
 mod cache;
 mod cors;
 mod health;
+mod metrics;
 mod proxy;
 mod rate_limit;
 mod support;
@@ -32,6 +33,11 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
+/// `main`'s route groups: the WYN ones, plus three that only the metrics test uses.
+pub const MAIN_METRICS: &str = r#"{"route_groups":[
+    {"name":"m-fast","path":"/api/echo/metrics-fast"},{"name":"m-slow","path":"/api/echo/metrics-slow"},
+    {"name":"m-err","path":"/api/echo/metrics-err"},
+    {"name":"chat","path":"/api/chat"},{"name":"api","path":"/api/*"},{"name":"venues","path":"/venues/*"}]}"#;
 /// `main`'s (and `cache`'s) cache settings.
 pub const MAIN_CACHE: &str = r#"{"routes":[{"path":"/api/me","bypass":true},{"path":"/static/*","ttl":"365d"},
     {"path":"/api/chat","post":true,"ttl":"1h"}]}"#;
@@ -97,6 +103,7 @@ fn start() -> anyhow::Result<Stacks> {
             "health":{{"probe_timeout":"1s","cache_for":"2s"}},
             "cors":{MAIN_CORS},
             "cache":{MAIN_CACHE},
+            "metrics":{MAIN_METRICS},
             "rate_limits":[{MAIN_RULES}]}}"#
     );
     let raw_config = format!(
@@ -205,6 +212,7 @@ fn main() {
         .chain(rate_limit::trials())
         .chain(cors::trials())
         .chain(cache::trials())
+        .chain(metrics::trials())
         .collect();
     let wanted = trials
         .iter()

@@ -1,0 +1,250 @@
+//! Recording each request's latency and outcome in isolate memory, bounded: route groups come
+//! from the config (so cardinality does not follow the paths clients invent), and past
+//! `max_cells` new cells are dropped and counted rather than grown.
+//!
+//! ```
+//! use wyn_edge::metrics::{Outcome, Recorder};
+//! use wyn_edge_shared::config::metrics::MetricsConfig;
+//! let mut r = Recorder::new(&MetricsConfig::default());
+//! r.record(&Outcome { now_ms: 6_000_000.0, path: "/api/chat", method: "POST", status: 200, cache: "bypass",
+//!     rate_limit: "pass", version: "v1", total_ms: 900.0, origin_ms: Some(880.0), bytes_out: 0 });
+//! assert_eq!(r.snapshot().cells.len(), 1);
+//! ```
+
+use std::collections::HashMap;
+
+use wyn_edge_shared::config::metrics::MetricsConfig;
+use wyn_edge_shared::metrics::{Cell, Key, Snapshot};
+
+use crate::rate_limit::path_pattern::{PathPattern, normalize};
+
+/// Minutes of history an isolate keeps before its oldest cells go.
+const KEEP_MINUTES: u64 = 7 * 24 * 60;
+
+/// One request's outcome.
+#[derive(Debug, Clone)]
+pub struct Outcome<'a> {
+    /// When it ended, ms since the epoch.
+    pub now_ms: f64,
+    /// Its path.
+    pub path: &'a str,
+    /// Its method.
+    pub method: &'a str,
+    /// The status sent.
+    pub status: u16,
+    /// `hit`, `stale`, `miss`, `bypass` or `none`.
+    pub cache: &'a str,
+    /// `pass` or `refused`.
+    pub rate_limit: &'a str,
+    /// The worker version.
+    pub version: &'a str,
+    /// Arrival to response head, ms.
+    pub total_ms: f64,
+    /// Origin fetch to its response head, ms, when the origin was asked.
+    pub origin_ms: Option<f64>,
+    /// Declared response size.
+    pub bytes_out: u64,
+}
+
+/// The isolate's cells.
+pub struct Recorder {
+    groups: Vec<(PathPattern, String)>,
+    cells: HashMap<Key, Cell>,
+    max_cells: usize,
+    dropped: u64,
+}
+
+impl Recorder {
+    /// A recorder for validated settings.
+    pub fn new(config: &MetricsConfig) -> Self {
+        Self {
+            groups: config
+                .route_groups
+                .iter()
+                .map(|g| (PathPattern::new(&g.path), g.name.clone()))
+                .collect(),
+            cells: HashMap::new(),
+            max_cells: config.max_cells as usize,
+            dropped: 0,
+        }
+    }
+
+    /// The route group of a path: the first that matches, else `other`.
+    pub fn route(&self, path: &str) -> &str {
+        let path = normalize(path);
+        self.groups
+            .iter()
+            .find(|(p, _)| p.matches(&path))
+            .map_or("other", |(_, name)| name.as_str())
+    }
+
+    /// Records one request.
+    pub fn record(&mut self, o: &Outcome<'_>) {
+        let minute = (o.now_ms / 60_000.0) as u64;
+        let key = Key {
+            minute,
+            route: self.route(o.path).to_owned(),
+            method: if matches!(o.method, "GET" | "HEAD" | "OPTIONS") {
+                "read"
+            } else {
+                "write"
+            }
+            .into(),
+            status: format!("{}xx", (o.status / 100).clamp(1, 5)),
+            cache: o.cache.into(),
+            rate_limit: o.rate_limit.into(),
+            version: o.version.into(),
+        };
+        if !self.cells.contains_key(&key) && self.cells.len() >= self.max_cells {
+            self.cells.retain(|k, _| k.minute + KEEP_MINUTES >= minute);
+            if self.cells.len() >= self.max_cells {
+                self.dropped += 1;
+                return;
+            }
+        }
+        self.cells.entry(key).or_default().record(
+            o.total_ms,
+            o.origin_ms,
+            o.bytes_out,
+            o.status >= 500,
+        );
+    }
+
+    /// Everything recorded, as a mergeable snapshot.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut s = Snapshot::default();
+        for (k, c) in &self.cells {
+            s.add(k.clone(), c.clone());
+        }
+        s
+    }
+
+    /// Requests not recorded because the isolate held `max_cells` cells.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// The cache outcome from a `Cache-Status` value.
+pub fn cache_class(cache_status: Option<&str>) -> &'static str {
+    match cache_status {
+        None => "none",
+        Some(s) if s.contains("detail=stale") => "stale",
+        Some(s) if s.contains(";hit") => "hit",
+        Some(s) if s.contains("fwd=bypass") => "bypass",
+        Some(_) => "miss",
+    }
+}
+
+/// The `Server-Timing` value: the edge's total, the origin's share, the cache outcome.
+pub fn server_timing(total_ms: f64, origin_ms: Option<f64>, cache: &str) -> String {
+    match origin_ms {
+        Some(o) => format!("edge;dur={total_ms:.1}, origin;dur={o:.1}, cache;desc={cache}"),
+        None => format!("edge;dur={total_ms:.1}, cache;desc={cache}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wyn_edge_shared::metrics::Query;
+
+    fn outcome(path: &str, status: u16, total: f64) -> Outcome<'_> {
+        Outcome {
+            now_ms: 60_000.0 * 1_000.0,
+            path,
+            method: "GET",
+            status,
+            cache: "miss",
+            rate_limit: "pass",
+            version: "v1",
+            total_ms: total,
+            origin_ms: Some(total - 1.0),
+            bytes_out: 10,
+        }
+    }
+
+    #[test]
+    fn routes_are_grouped_and_bounded() {
+        let r = Recorder::new(&MetricsConfig::default());
+        assert_eq!(r.route("/api/chat"), "chat");
+        assert_eq!(r.route("/API//chat/"), "chat");
+        assert_eq!(r.route("/api/venues"), "api");
+        assert_eq!(r.route("/venues/7"), "venues");
+        assert_eq!(r.route("/wp-login.php"), "other");
+    }
+
+    #[test]
+    fn counts_and_quantiles() {
+        let mut r = Recorder::new(&MetricsConfig::default());
+        for ms in 1..=100 {
+            r.record(&outcome("/api/venues", 200, f64::from(ms)));
+        }
+        r.record(&outcome("/api/venues", 502, 5.0));
+        r.record(&outcome("/random/path/1", 404, 1.0));
+        let answer = r
+            .snapshot()
+            .summarize(&Query::parse("window=5m").unwrap(), 1_000);
+        let api = answer
+            .groups
+            .iter()
+            .find(|g| g.group["route"] == "api")
+            .unwrap();
+        assert_eq!(api.requests, 101);
+        assert!((api.rate_5xx - 1.0 / 101.0).abs() < 1e-9);
+        let p99 = api.p99.unwrap();
+        assert!((97.0..=101.0).contains(&p99), "{p99}");
+        assert_eq!(
+            answer
+                .groups
+                .iter()
+                .find(|g| g.group["route"] == "other")
+                .unwrap()
+                .requests,
+            1
+        );
+    }
+
+    #[test]
+    fn a_flood_of_new_cells_is_dropped_not_grown() {
+        let config = MetricsConfig {
+            max_cells: 10,
+            ..MetricsConfig::default()
+        };
+        let mut r = Recorder::new(&config);
+        for i in 0..100u32 {
+            let version = format!("v{i}");
+            let mut o = outcome("/api/x", 200, 1.0);
+            o.version = &version;
+            r.record(&o);
+        }
+        assert_eq!(r.snapshot().cells.len(), 10);
+        assert_eq!(r.dropped(), 90);
+    }
+
+    #[test]
+    fn cache_classes_and_server_timing() {
+        assert_eq!(cache_class(Some("wyn-edge;hit;ttl=3")), "hit");
+        assert_eq!(
+            cache_class(Some("wyn-edge;hit;ttl=-3;detail=stale-while-revalidate")),
+            "stale"
+        );
+        assert_eq!(
+            cache_class(Some("wyn-edge;fwd=uri-miss;fwd-status=200")),
+            "miss"
+        );
+        assert_eq!(
+            cache_class(Some("wyn-edge;fwd=bypass;detail=route")),
+            "bypass"
+        );
+        assert_eq!(cache_class(None), "none");
+        assert_eq!(
+            server_timing(12.345, Some(10.0), "miss"),
+            "edge;dur=12.3, origin;dur=10.0, cache;desc=miss"
+        );
+        assert_eq!(
+            server_timing(1.0, None, "hit"),
+            "edge;dur=1.0, cache;desc=hit"
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Metrics settings: `[vars.EDGE.metrics]`.
+//!
+//! ```toml
+//! [vars.EDGE.metrics]
+//! max_cells = 2000        # per isolate; past it new cells are dropped and counted
+//! [[vars.EDGE.metrics.route_groups]]   # the first matching group names a request's route
+//! name = "chat"
+//! path = "/api/chat"
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+use super::rate_limit::is_path_pattern;
+
+/// The metrics settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Route groups, first match wins; the rest is `other`. Keeps cardinality bounded.
+    #[serde(default = "wyn_groups")]
+    pub route_groups: Vec<RouteGroup>,
+    /// Most cells (minute × dimensions) one isolate holds.
+    #[serde(default = "max_cells")]
+    pub max_cells: u32,
+}
+
+/// One route group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteGroup {
+    /// Its name in metrics.
+    pub name: String,
+    /// The paths it covers.
+    pub path: String,
+}
+
+fn wyn_groups() -> Vec<RouteGroup> {
+    [
+        ("chat", "/api/chat"),
+        ("api", "/api/*"),
+        ("venues", "/venues/*"),
+        ("static", "/static/*"),
+    ]
+    .map(|(name, path)| RouteGroup {
+        name: name.into(),
+        path: path.into(),
+    })
+    .to_vec()
+}
+
+fn max_cells() -> u32 {
+    2_000
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            route_groups: wyn_groups(),
+            max_cells: max_cells(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// Checks the settings; `at` is `EDGE.metrics`.
+    pub fn validate(&self, at: &str, errors: &mut Vec<ConfigError>) {
+        for (i, g) in self.route_groups.iter().enumerate() {
+            let ok_name = (1..=32).contains(&g.name.len())
+                && g.name.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                })
+                && g.name != "other";
+            if !ok_name {
+                errors.push(ConfigError {
+                    field: format!("{at}.route_groups[{i}].name"),
+                    message: format!(
+                        "expected 1 to 32 of a-z, 0-9, - and _ (not \"other\"), found {:?}",
+                        g.name
+                    ),
+                });
+            }
+            if !is_path_pattern(&g.path) {
+                errors.push(ConfigError {
+                    field: format!("{at}.route_groups[{i}].path"),
+                    message: format!("expected a path like \"/api/*\", found {:?}", g.path),
+                });
+            }
+        }
+        if !(10..=100_000).contains(&self.max_cells) {
+            errors.push(ConfigError {
+                field: format!("{at}.max_cells"),
+                message: format!("expected 10 to 100000, found {}", self.max_cells),
+            });
+        }
+    }
+}
