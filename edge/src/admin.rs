@@ -74,7 +74,12 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(route("/__edge/health"), Some(AdminRoute::Health));
-        assert_eq!(route("/__edge/metrics"), Some(AdminRoute::Unknown));
+        assert_eq!(route("/__edge/metrics"), Some(AdminRoute::Metrics));
+        assert_eq!(
+            route("/__edge/metrics/prometheus"),
+            Some(AdminRoute::MetricsPrometheus)
+        );
+        assert_eq!(route("/__edge/nope"), Some(AdminRoute::Unknown));
         assert_eq!(route("/__edge/"), Some(AdminRoute::Unknown));
         assert_eq!(route("/__edge"), Some(AdminRoute::Unknown));
         assert_eq!(route("/__edge/health/x"), Some(AdminRoute::Unknown));
