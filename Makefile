@@ -38,6 +38,7 @@ unit:
 	cargo test --workspace --doc --quiet
 
 e2e: build
+	cargo build --quiet -p wynctl
 	cargo test -p wyn-edge-tests --test e2e
 
 fmt:

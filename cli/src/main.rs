@@ -7,6 +7,7 @@
 
 mod config_check;
 mod health;
+mod stats;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,6 +44,23 @@ struct Cli {
 enum Command {
     /// Show the edge's and the origin's health. Exit 0 healthy, 1 degraded, 2 unhealthy or unreachable.
     Health,
+    /// Requests, error rates, cache hits and latency percentiles per group, coloured against the
+    /// service levels (p95 500 ms / alert 2 s; 5xx 1 % / alert 5 %; chat p95 5 s / alert 10 s).
+    /// Exit 1 when an alert threshold is crossed.
+    Stats {
+        /// How far back: 5m to 7d.
+        #[arg(long, default_value = "15m")]
+        window: String,
+        /// Only this route group (chat, api, venues, static, other...).
+        #[arg(long)]
+        route: Option<String>,
+        /// Group by route, version, status, method or cache (comma-separated).
+        #[arg(long, default_value = "route")]
+        by: String,
+        /// p95 alert threshold in ms (default 2000).
+        #[arg(long)]
+        p95_alert_ms: Option<f64>,
+    },
     /// Work with the edge configuration in wrangler.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -88,6 +106,35 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Config(ConfigCommand::Check { config, env }) => {
             config_check::run(&config, env.as_deref(), cli.json)
+        }
+        Command::Stats {
+            window,
+            route,
+            by,
+            p95_alert_ms,
+        } => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(cli.timeout))
+                .build()?;
+            let mut query = format!("window={window}&group_by={by}");
+            if let Some(r) = route {
+                query.push_str(&format!("&route={r}"));
+            }
+            let mut slo = stats::Slo::default();
+            if let Some(alert) = p95_alert_ms {
+                slo.p95_ms.1 = alert;
+            }
+            rt.block_on(stats::run(
+                &client,
+                &cli.url,
+                cli.token.as_deref(),
+                &query,
+                cli.json,
+                &slo,
+            ))
         }
     }
 }

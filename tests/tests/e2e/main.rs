@@ -15,6 +15,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 mod cache;
+mod cli;
 mod cors;
 mod health;
 mod metrics;
@@ -215,6 +216,7 @@ fn main() {
         .chain(cors::trials())
         .chain(cache::trials())
         .chain(metrics::trials())
+        .chain(cli::trials())
         .collect();
     let wanted = trials
         .iter()

@@ -1,0 +1,223 @@
+//! `wynctl stats`: the edge's figures per group, against the service levels, with an exit code
+//! that says whether an alert threshold is crossed.
+
+use anyhow::Context;
+use wyn_edge_shared::admin::API_VERSION;
+use wyn_edge_shared::metrics::{GroupSummary, MetricsAnswer};
+
+/// The service levels of the runbook: targets and alert thresholds.
+#[derive(Debug, Clone, Copy)]
+pub struct Slo {
+    /// p95 latency target and alert, ms.
+    pub p95_ms: (f64, f64),
+    /// 5xx error-rate target and alert.
+    pub errors: (f64, f64),
+    /// Chat p95 target and alert, ms.
+    pub chat_p95_ms: (f64, f64),
+}
+
+impl Default for Slo {
+    fn default() -> Self {
+        Self {
+            p95_ms: (500.0, 2_000.0),
+            errors: (0.01, 0.05),
+            chat_p95_ms: (5_000.0, 10_000.0),
+        }
+    }
+}
+
+/// How a figure stands against its service level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Within target.
+    Ok,
+    /// Past the target, under the alert.
+    Warn,
+    /// Past the alert threshold.
+    Alert,
+}
+
+fn level(value: Option<f64>, (target, alert): (f64, f64)) -> Level {
+    match value {
+        Some(v) if v > alert => Level::Alert,
+        Some(v) if v > target => Level::Warn,
+        _ => Level::Ok,
+    }
+}
+
+/// The worst level of a group's latency and errors.
+pub fn judge(g: &GroupSummary, slo: &Slo) -> (Level, Level) {
+    let latency = if g.group.get("route").map(String::as_str) == Some("chat") {
+        slo.chat_p95_ms
+    } else {
+        slo.p95_ms
+    };
+    (level(g.p95, latency), level(Some(g.rate_5xx), slo.errors))
+}
+
+fn paint(text: String, l: Level, color: bool) -> String {
+    if !color {
+        return text;
+    }
+    let code = match l {
+        Level::Ok => "32",
+        Level::Warn => "33",
+        Level::Alert => "31",
+    };
+    format!("\u{1b}[{code}m{text}\u{1b}[0m")
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.1}"))
+}
+
+/// The table people read.
+pub fn render(answer: &MetricsAnswer, slo: &Slo, color: bool) -> String {
+    let mut out = format!(
+        "{:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10}\n",
+        "group",
+        "requests",
+        "req/s",
+        "4xx %",
+        "5xx %",
+        "429 %",
+        "hit %",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "origin p95"
+    );
+    for g in &answer.groups {
+        let name = g.group.values().cloned().collect::<Vec<_>>().join("/");
+        let (lat, err) = judge(g, slo);
+        out.push_str(&format!(
+            "{:<22} {:>8} {:>8.2} {:>7.2} {} {:>7.2} {:>7} {:>8} {} {:>8} {:>9} {:>10}\n",
+            name,
+            g.requests,
+            g.rps,
+            g.rate_4xx * 100.0,
+            paint(format!("{:>7.2}", g.rate_5xx * 100.0), err, color),
+            g.rate_429 * 100.0,
+            g.cache_hit_ratio
+                .map_or("-".into(), |h| format!("{:.1}", h * 100.0)),
+            ms(g.p50),
+            paint(format!("{:>8}", ms(g.p95)), lat, color),
+            ms(g.p99),
+            ms(g.max),
+            ms(g.origin_p95),
+        ));
+    }
+    out
+}
+
+/// Fetches the figures; exit code 0 within targets or warnings, 1 when an alert threshold is
+/// crossed.
+pub async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    query: &str,
+    json: bool,
+    slo: &Slo,
+) -> anyhow::Result<u8> {
+    let token = token.context("the metrics need the admin token: --token or WYN_ADMIN_TOKEN")?;
+    let url = format!("{}/__edge/metrics?{query}", base.trim_end_matches('/'));
+    let resp = client
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach the edge at {url}"))?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    anyhow::ensure!(status.is_success(), "{url} answered {status}: {text}");
+    let answer: MetricsAnswer = serde_json::from_str(&text)
+        .with_context(|| format!("{url} answered something that is not metrics"))?;
+    if answer.api_version != API_VERSION {
+        eprintln!(
+            "wynctl: warning: the edge speaks admin API {}, this wynctl {API_VERSION}",
+            answer.api_version
+        );
+    }
+    let worst = answer
+        .groups
+        .iter()
+        .map(|g| {
+            let (a, b) = judge(g, slo);
+            a.max(b)
+        })
+        .max()
+        .unwrap_or(Level::Ok);
+    if json {
+        println!("{text}");
+    } else {
+        let color = std::env::var_os("NO_COLOR").is_none()
+            && std::io::IsTerminal::is_terminal(&std::io::stdout());
+        print!("{}", render(&answer, slo, color));
+        if answer.dropped > 0 {
+            println!(
+                "({} requests were not recorded: an isolate held too many cells)",
+                answer.dropped
+            );
+        }
+    }
+    Ok(u8::from(worst == Level::Alert))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wyn_edge_shared::metrics::{Cell, Key, Query, Snapshot};
+
+    fn answer() -> MetricsAnswer {
+        let mut s = Snapshot::default();
+        for (route, ms, status) in [
+            ("api", 120.0, "2xx"),
+            ("chat", 7_000.0, "2xx"),
+            ("venues", 2_500.0, "5xx"),
+        ] {
+            let mut c = Cell::default();
+            c.record(ms, None, 0, status == "5xx");
+            let key = Key {
+                minute: 10,
+                route: route.into(),
+                method: "read".into(),
+                status: status.into(),
+                cache: "miss".into(),
+                rate_limit: "pass".into(),
+                version: "v1".into(),
+            };
+            s.add(key, c);
+        }
+        s.summarize(&Query::parse("window=5m").unwrap(), 10)
+    }
+
+    #[test]
+    fn levels_follow_the_service_levels() {
+        let a = answer();
+        let slo = Slo::default();
+        let by = |r: &str| {
+            judge(
+                a.groups.iter().find(|g| g.group["route"] == r).unwrap(),
+                &slo,
+            )
+        };
+        assert_eq!(by("api"), (Level::Ok, Level::Ok));
+        assert_eq!(
+            by("chat"),
+            (Level::Warn, Level::Ok),
+            "chat has its own latency targets"
+        );
+        assert_eq!(by("venues"), (Level::Alert, Level::Alert));
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_group_and_no_color_when_asked() {
+        let text = render(&answer(), &Slo::default(), false);
+        assert_eq!(text.lines().count(), 4, "{text}");
+        assert!(text.lines().nth(1).unwrap().starts_with("api "), "{text}");
+        assert!(!text.contains('\u{1b}'));
+        assert!(render(&answer(), &Slo::default(), true).contains("\u{1b}[31m"));
+    }
+}

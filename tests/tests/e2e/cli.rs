@@ -1,0 +1,101 @@
+//! wynctl against the real edges: exit codes scripts act on, and `--json` that parses into the
+//! shared types.
+
+use std::process::Command;
+
+use libtest_mimic::Trial;
+use wyn_edge_shared::health::HealthReport;
+use wyn_edge_shared::metrics::MetricsAnswer;
+
+use crate::support::root;
+use crate::{Outcome, TOKEN, ensure, stacks};
+
+pub fn trials() -> Vec<Trial> {
+    vec![
+        Trial::test("cli::health_exit_codes", health_exit_codes),
+        Trial::test(
+            "cli::stats_json_parses_into_the_shared_types",
+            stats_json_parses_into_the_shared_types,
+        ),
+    ]
+}
+
+fn wynctl(args: &[&str]) -> Result<(i32, String, String), libtest_mimic::Failed> {
+    let bin = root().join("target/debug/wynctl");
+    ensure!(
+        bin.exists(),
+        "{} is missing: `cargo build -p wynctl` (make e2e does)",
+        bin.display()
+    );
+    let out = Command::new(bin)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("WYN_ADMIN_TOKEN")
+        .output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+fn health_exit_codes() -> Outcome {
+    let s = stacks();
+    let (code, out, err) = wynctl(&["--url", &s.main.url, "health", "--json"])?;
+    ensure!(code == 0, "healthy edge: exit {code}: {err}");
+    let report: HealthReport = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+    ensure!(report.checks.config.detail == "valid", "{report:?}");
+    let (code, out, _) = wynctl(&["--url", &s.broken.url, "health"])?;
+    ensure!(
+        code == 1 && out.contains("status   degraded"),
+        "broken config: exit {code}: {out}"
+    );
+    let (code, _, _) = wynctl(&["--url", &s.dead.url, "health"])?;
+    ensure!(code == 2, "dead origin: exit {code}");
+    let (code, _, err) = wynctl(&["--url", "http://127.0.0.1:9", "--timeout", "2", "health"])?;
+    ensure!(
+        code == 2 && err.contains("cannot reach the edge"),
+        "unreachable: exit {code}: {err}"
+    );
+    Ok(())
+}
+
+fn stats_json_parses_into_the_shared_types() -> Outcome {
+    let s = stacks();
+    let (code, out, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "stats",
+        "--json",
+        "--window",
+        "15m",
+        "--by",
+        "route,status",
+    ])?;
+    ensure!(code == 0 || code == 1, "exit {code}: {err}");
+    let answer: MetricsAnswer = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+    ensure!(
+        answer.window_secs == 900 && !answer.groups.is_empty(),
+        "{answer:?}"
+    );
+    ensure!(
+        answer
+            .groups
+            .iter()
+            .all(|g| g.group.contains_key("route") && g.group.contains_key("status")),
+        "{answer:?}"
+    );
+    let (code, out, _) = wynctl(&["--url", &s.main.url, "--token", TOKEN, "stats"])?;
+    ensure!(
+        (code == 0 || code == 1) && out.starts_with("group "),
+        "table: exit {code}: {out}"
+    );
+    let (code, _, err) = wynctl(&["--url", &s.main.url, "stats"])?;
+    ensure!(
+        code == 2 && err.contains("admin token"),
+        "no token: exit {code}: {err}"
+    );
+    Ok(())
+}
