@@ -58,6 +58,7 @@ mod entry {
         let refused = matches!(&result, Err(e) if e.kind == wyn_edge_shared::problem::ProblemType::QuotaExceeded);
         let response = runtime::respond(result, &req, &settings);
         runtime::observe(&req, &settings, &response, refused);
+        runtime::metrics::maybe_flush(&settings, &env, &ctx);
         Ok(response)
     }
 
@@ -83,8 +84,10 @@ mod entry {
                     Ok(text_response(200, "application/json", &body, &[]))
                 }
                 AdminRoute::Purge => runtime::admin_api::purge(req, env).await,
-                AdminRoute::Metrics => runtime::admin_api::metrics(req, settings, false),
-                AdminRoute::MetricsPrometheus => runtime::admin_api::metrics(req, settings, true),
+                AdminRoute::Metrics => runtime::admin_api::metrics(req, settings, env, false).await,
+                AdminRoute::MetricsPrometheus => {
+                    runtime::admin_api::metrics(req, settings, env, true).await
+                }
                 AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }

@@ -46,12 +46,30 @@ pub struct Outcome<'a> {
     pub bytes_out: u64,
 }
 
-/// The isolate's cells.
+/// Batches sent but not yet acknowledged, kept for a retry with the next flush. Past this many,
+/// the oldest is dropped (and its requests counted as dropped): a broken aggregator never grows
+/// an isolate's memory without bound.
+pub const MAX_IN_FLIGHT: usize = 8;
+
+/// A batch of cells on its way to the aggregator, with an id that makes a retry idempotent.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Batch {
+    /// Unique across isolates: the isolate's id and a counter.
+    pub id: String,
+    /// The cells.
+    pub snapshot: Snapshot,
+}
+
+/// The isolate's cells: those not yet flushed, and the batches in flight.
 pub struct Recorder {
     groups: Vec<(PathPattern, String)>,
     cells: HashMap<Key, Cell>,
     max_cells: usize,
     dropped: u64,
+    in_flight: Vec<Batch>,
+    next_batch: u64,
+    requests_pending: u64,
+    last_flush_ms: f64,
 }
 
 impl Recorder {
@@ -66,6 +84,10 @@ impl Recorder {
             cells: HashMap::new(),
             max_cells: config.max_cells as usize,
             dropped: 0,
+            in_flight: Vec::new(),
+            next_batch: 0,
+            requests_pending: 0,
+            last_flush_ms: 0.0,
         }
     }
 
@@ -108,9 +130,59 @@ impl Recorder {
             o.bytes_out,
             o.status >= 500,
         );
+        self.requests_pending += 1;
     }
 
-    /// Everything recorded, as a mergeable snapshot.
+    /// Whether a flush is due: `after` requests recorded or `every_ms` elapsed since the last.
+    pub fn flush_due(&self, now_ms: f64, after: u64, every_ms: f64) -> bool {
+        self.requests_pending > 0
+            && (self.requests_pending >= after || now_ms - self.last_flush_ms >= every_ms)
+    }
+
+    /// Moves the unflushed cells into a new batch and returns every batch in flight (older ones
+    /// are retried). `isolate` makes the ids unique.
+    pub fn take_batches(&mut self, isolate: &str, now_ms: f64) -> Vec<Batch> {
+        self.last_flush_ms = now_ms;
+        if !self.cells.is_empty() {
+            let mut snapshot = Snapshot::default();
+            for (k, c) in self.cells.drain() {
+                snapshot.add(k, c);
+            }
+            self.next_batch += 1;
+            self.in_flight.push(Batch {
+                id: format!("{isolate}:{}", self.next_batch),
+                snapshot,
+            });
+            self.requests_pending = 0;
+        }
+        while self.in_flight.len() > MAX_IN_FLIGHT {
+            let lost = self.in_flight.remove(0);
+            self.dropped += lost
+                .snapshot
+                .cells
+                .values()
+                .map(|(_, c)| c.count)
+                .sum::<u64>();
+        }
+        self.in_flight.clone()
+    }
+
+    /// The aggregator stored this batch.
+    pub fn acknowledge(&mut self, id: &str) {
+        self.in_flight.retain(|b| b.id != id);
+    }
+
+    /// What this isolate holds that the aggregator does not: the unflushed cells and the batches
+    /// in flight whose ids are not in `stored`.
+    pub fn unflushed(&self, stored: &std::collections::HashSet<String>) -> Snapshot {
+        let mut s = self.snapshot();
+        for b in self.in_flight.iter().filter(|b| !stored.contains(&b.id)) {
+            s.merge(&b.snapshot);
+        }
+        s
+    }
+
+    /// The unflushed cells, as a mergeable snapshot.
     pub fn snapshot(&self) -> Snapshot {
         let mut s = Snapshot::default();
         for (k, c) in &self.cells {
@@ -220,6 +292,50 @@ mod tests {
         }
         assert_eq!(r.snapshot().cells.len(), 10);
         assert_eq!(r.dropped(), 90);
+    }
+
+    #[test]
+    fn batches_are_retried_until_acknowledged_and_bounded() {
+        let mut r = Recorder::new(&MetricsConfig::default());
+        r.record(&outcome("/api/a", 200, 1.0));
+        assert!(r.flush_due(60_000_000.0, 1, 10_000.0));
+        let first = r.take_batches("iso", 0.0);
+        assert_eq!(first.len(), 1);
+        assert!(r.snapshot().cells.is_empty());
+        // Not acknowledged: it is still counted locally and sent again with the next batch.
+        let none = std::collections::HashSet::new();
+        assert_eq!(
+            r.unflushed(&none)
+                .summarize(&Query::parse("window=5m").unwrap(), 1_000)
+                .groups[0]
+                .requests,
+            1
+        );
+        r.record(&outcome("/api/a", 200, 1.0));
+        let again = r.take_batches("iso", 1.0);
+        assert_eq!(
+            again.iter().map(|b| b.id.as_str()).collect::<Vec<_>>(),
+            ["iso:1", "iso:2"]
+        );
+        // Stored by the aggregator (its ids say so): not counted twice.
+        let stored: std::collections::HashSet<String> = ["iso:1".to_owned()].into();
+        assert_eq!(
+            r.unflushed(&stored)
+                .summarize(&Query::parse("window=5m").unwrap(), 1_000)
+                .groups[0]
+                .requests,
+            1
+        );
+        r.acknowledge("iso:1");
+        r.acknowledge("iso:2");
+        assert!(r.unflushed(&none).cells.is_empty());
+        // A dead aggregator: at most MAX_IN_FLIGHT batches are kept, the rest counted as dropped.
+        for i in 0..20 {
+            r.record(&outcome("/api/a", 200, 1.0));
+            r.take_batches("iso", f64::from(i));
+        }
+        assert_eq!(r.take_batches("iso", 99.0).len(), MAX_IN_FLIGHT);
+        assert_eq!(r.dropped(), 12);
     }
 
     #[test]

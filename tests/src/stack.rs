@@ -226,7 +226,7 @@ impl Edge {
         let object_binding = if options.no_objects {
             ""
         } else {
-            r#", (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterObject"), (name = "CACHE_PURGES", durableObjectNamespace = "PurgeObject")"#
+            r#", (name = "RATE_LIMITER", durableObjectNamespace = "RateLimiterObject"), (name = "CACHE_PURGES", durableObjectNamespace = "PurgeObject"), (name = "METRICS", durableObjectNamespace = "MetricsObject")"#
         };
         let (twin_service, twin_socket) = if options.twin {
             (
@@ -255,13 +255,14 @@ const edge :Workerd.Worker = (
   durableObjectNamespaces = [
     (className = "RateLimiterObject", uniqueKey = "wyn-edge-rate-limiter", enableSql = true),
     (className = "PurgeObject", uniqueKey = "wyn-edge-purges", enableSql = true),
+    (className = "MetricsObject", uniqueKey = "wyn-edge-metrics", enableSql = true),
   ],
   durableObjectStorage = (localDisk = "do-disk"),
 );
 # A second isolate: the same worker, spending the first one's Durable Objects.
 const twin :Workerd.Worker = (
   {modules}
-  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject"))],
+  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject")), (name = "METRICS", durableObjectNamespace = (serviceName = "edge", className = "MetricsObject"))],
 );
 "#,
             state_dir = state.join("objects").display(),

@@ -57,7 +57,12 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
 }
 
 /// `GET /__edge/metrics` (JSON) and `/__edge/metrics/prometheus` (text): this isolate's figures.
-pub fn metrics(req: &Incoming, settings: &Settings, text: bool) -> Result<Response, EdgeError> {
+pub async fn metrics(
+    req: &Incoming,
+    settings: &Settings,
+    env: &Env,
+    text: bool,
+) -> Result<Response, EdgeError> {
     if !req.is_bodiless() {
         return Err(EdgeError::method_not_allowed());
     }
@@ -67,10 +72,7 @@ pub fn metrics(req: &Incoming, settings: &Settings, text: bool) -> Result<Respon
         .split_once('?')
         .map_or("", |(_, q)| q);
     let query = Query::parse(query).map_err(EdgeError::bad_request)?;
-    let recorder = settings.metrics.borrow();
-    let now_minute = (js_sys::Date::now() / 60_000.0) as u64;
-    let mut answer = recorder.snapshot().summarize(&query, now_minute);
-    answer.dropped = recorder.dropped();
+    let answer = super::metrics::query(settings, env, &query).await;
     if text {
         return Ok(text_response(
             200,

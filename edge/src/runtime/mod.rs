@@ -8,6 +8,7 @@ pub mod admin_api;
 pub mod cache;
 pub mod cors;
 pub mod health;
+pub mod metrics;
 pub mod purges;
 pub mod rate_limit;
 pub mod rate_limiter_object;
@@ -29,7 +30,7 @@ use crate::{admin, forwarding, request_id};
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
     #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
-    fn random_uuid() -> String;
+    pub(crate) fn random_uuid() -> String;
 }
 
 /// What the pipeline knows about the request it is handling.

@@ -3,6 +3,9 @@
 //! ```toml
 //! [vars.EDGE.metrics]
 //! max_cells = 2000        # per isolate; past it new cells are dropped and counted
+//! flush_after = 200       # an isolate sends its cells to the aggregator after this many requests
+//! flush_every = "10s"     # or this long after its last flush
+//! shards = 4              # aggregator Durable Objects (each isolate writes to one)
 //! [[vars.EDGE.metrics.route_groups]]   # the first matching group names a request's route
 //! name = "chat"
 //! path = "/api/chat"
@@ -23,6 +26,25 @@ pub struct MetricsConfig {
     /// Most cells (minute × dimensions) one isolate holds.
     #[serde(default = "max_cells")]
     pub max_cells: u32,
+    /// An isolate flushes its cells to the aggregator after this many requests...
+    #[serde(default = "flush_after")]
+    pub flush_after: u32,
+    /// ...or this long after its last flush, whichever comes first.
+    #[serde(default = "flush_every", with = "super::units::duration")]
+    pub flush_every: std::time::Duration,
+    /// Aggregator Durable Objects; each isolate writes to one, queries merge them all.
+    #[serde(default = "shards")]
+    pub shards: u32,
+}
+
+fn flush_after() -> u32 {
+    200
+}
+fn flush_every() -> std::time::Duration {
+    std::time::Duration::from_secs(10)
+}
+fn shards() -> u32 {
+    4
 }
 
 /// One route group.
@@ -58,6 +80,9 @@ impl Default for MetricsConfig {
         Self {
             route_groups: wyn_groups(),
             max_cells: max_cells(),
+            flush_after: flush_after(),
+            flush_every: flush_every(),
+            shards: shards(),
         }
     }
 }
@@ -86,6 +111,27 @@ impl MetricsConfig {
                     message: format!("expected a path like \"/api/*\", found {:?}", g.path),
                 });
             }
+        }
+        if !(1..=100_000).contains(&self.flush_after) {
+            errors.push(ConfigError {
+                field: format!("{at}.flush_after"),
+                message: format!("expected 1 to 100000, found {}", self.flush_after),
+            });
+        }
+        if self.flush_every.is_zero() || self.flush_every > std::time::Duration::from_secs(300) {
+            errors.push(ConfigError {
+                field: format!("{at}.flush_every"),
+                message: format!(
+                    "expected a duration above 0 and at most \"5m\", found {:?}",
+                    super::units::format_duration(self.flush_every)
+                ),
+            });
+        }
+        if !(1..=64).contains(&self.shards) {
+            errors.push(ConfigError {
+                field: format!("{at}.shards"),
+                message: format!("expected 1 to 64, found {}", self.shards),
+            });
         }
         if !(10..=100_000).contains(&self.max_cells) {
             errors.push(ConfigError {

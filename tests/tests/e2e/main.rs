@@ -37,7 +37,7 @@ pub const MAIN_TIMEOUT_MS: u64 = 2_000;
 /// `main`'s body limit.
 pub const MAIN_MAX_BODY: u64 = 1_000_000;
 /// `main`'s route groups: the WYN ones, plus three that only the metrics test uses.
-pub const MAIN_METRICS: &str = r#"{"route_groups":[
+pub const MAIN_METRICS: &str = r#"{"flush_after":5,"flush_every":"1s","shards":2,"route_groups":[
     {"name":"m-fast","path":"/api/echo/metrics-fast"},{"name":"m-slow","path":"/api/echo/metrics-slow"},
     {"name":"m-err","path":"/api/echo/metrics-err"},
     {"name":"chat","path":"/api/chat"},{"name":"api","path":"/api/*"},{"name":"venues","path":"/venues/*"}]}"#;

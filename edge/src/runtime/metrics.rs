@@ -1,0 +1,237 @@
+//! Metrics in the runtime: each isolate flushes its cells in batches (in `ctx.waitUntil`, never
+//! awaited by a request) to one of `metrics.shards` aggregator objects, which keep per-minute
+//! windows for 7 days; a query merges every shard with what this isolate has not flushed yet.
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use wasm_bindgen::JsValue;
+use worker::{
+    Context, DurableObject, Env, ListOptions, Method, Request, RequestInit, Response, Result,
+    State, durable_object,
+};
+use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
+
+use super::Settings;
+use crate::metrics::Batch;
+
+/// Name of the aggregators' Durable Object binding.
+pub const BINDING: &str = "METRICS";
+const KEEP_MINUTES: u64 = 7 * 24 * 60;
+const RECENT_IDS: usize = 2_000;
+
+thread_local! {
+    static ISOLATE: String = super::random_uuid();
+}
+
+fn now_minute() -> u64 {
+    (js_sys::Date::now() / 60_000.0) as u64
+}
+
+/// Flushes when due; the work runs after the response, in `waitUntil`.
+pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context) {
+    let config = &settings.config.metrics;
+    let now = js_sys::Date::now();
+    let batches = {
+        let mut recorder = settings.metrics.borrow_mut();
+        if !recorder.flush_due(
+            now,
+            u64::from(config.flush_after),
+            config.flush_every.as_millis() as f64,
+        ) {
+            return;
+        }
+        ISOLATE.with(|id| recorder.take_batches(id, now))
+    };
+    let shard = ISOLATE.with(|id| {
+        id.bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+    }) % config.shards.max(1);
+    let (settings, env) = (Rc::clone(settings), env.clone());
+    ctx.wait_until(async move {
+        for batch in batches {
+            match send(&env, shard, &batch).await {
+                Ok(()) => settings.metrics.borrow_mut().acknowledge(&batch.id),
+                // Kept in flight (bounded) and sent again with the next flush.
+                Err(_) => break,
+            }
+        }
+    });
+}
+
+fn stub(env: &Env, shard: u32) -> Result<worker::Stub> {
+    env.durable_object(BINDING)?
+        .id_from_name(&format!("shard-{shard}"))?
+        .get_stub()
+}
+
+async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
+    let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_body(Some(JsValue::from_str(&body)));
+    let response = stub(env, shard)?
+        .fetch_with_request(Request::new_with_init("https://metrics/ingest", &init)?)
+        .await?;
+    if response.status_code() == 200 {
+        Ok(())
+    } else {
+        Err(worker::Error::RustError(format!(
+            "ingest answered {}",
+            response.status_code()
+        )))
+    }
+}
+
+/// What one shard answers to a query.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct ShardAnswer {
+    snapshot: Snapshot,
+    ids: Vec<String>,
+}
+
+/// Answers a query from every shard plus this isolate's unflushed cells.
+pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnswer {
+    let to = now_minute();
+    let from = to.saturating_sub(query.window_secs / 60);
+    let mut merged = Snapshot::default();
+    let mut stored = HashSet::new();
+    for shard in 0..settings.config.metrics.shards.max(1) {
+        let url = format!("https://metrics/query?from={from}&to={to}");
+        let Ok(stub) = stub(env, shard) else { break };
+        let Ok(mut response) = stub.fetch_with_str(&url).await else {
+            continue;
+        };
+        if let Ok(answer) = response.json::<ShardAnswer>().await {
+            merged.merge(&answer.snapshot);
+            stored.extend(answer.ids);
+        }
+    }
+    let recorder = settings.metrics.borrow();
+    merged.merge(&recorder.unflushed(&stored));
+    let mut answer = merged.summarize(query, to);
+    answer.dropped = recorder.dropped();
+    answer
+}
+
+fn minute_key(minute: u64) -> String {
+    format!("m:{minute:012}")
+}
+
+/// One aggregator: per-minute windows of merged cells, 7 days of them.
+#[durable_object]
+pub struct MetricsObject {
+    state: State,
+}
+
+impl MetricsObject {
+    async fn recent_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .state
+            .storage()
+            .get::<Vec<String>>("ids")
+            .await?
+            .unwrap_or_default())
+    }
+}
+
+impl DurableObject for MetricsObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let storage = self.state.storage();
+        if req.method() == Method::Post {
+            let batch: Batch = req.json().await?;
+            let mut ids = self.recent_ids().await?;
+            if ids.contains(&batch.id) {
+                // A retry of a batch already merged: idempotent.
+                return Response::ok("stored");
+            }
+            let mut by_minute: std::collections::BTreeMap<u64, Snapshot> =
+                std::collections::BTreeMap::new();
+            for (key, cell) in batch.snapshot.cells.values() {
+                by_minute
+                    .entry(key.minute)
+                    .or_default()
+                    .add(key.clone(), cell.clone());
+            }
+            for (minute, cells) in by_minute {
+                let k = minute_key(minute);
+                let mut window: Snapshot = storage
+                    .get::<String>(&k)
+                    .await?
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                window.merge(&cells);
+                storage
+                    .put(
+                        &k,
+                        serde_json::to_string(&window)
+                            .map_err(|e| worker::Error::RustError(e.to_string()))?,
+                    )
+                    .await?;
+            }
+            ids.push(batch.id);
+            if ids.len() > RECENT_IDS {
+                ids.drain(..ids.len() - RECENT_IDS);
+            }
+            storage.put("ids", &ids).await?;
+            if storage.get_alarm().await?.is_none() {
+                storage
+                    .set_alarm(std::time::Duration::from_secs(3_600))
+                    .await?;
+            }
+            return Response::ok("stored");
+        }
+        let url = req.url()?;
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+        };
+        let (from, to) = (
+            param("from").unwrap_or(0),
+            param("to").unwrap_or(u64::MAX / 2),
+        );
+        let (start, end) = (minute_key(from), minute_key(to + 1));
+        let list = storage
+            .list_with_options(ListOptions::new().start(&start).end(&end))
+            .await?;
+        let mut snapshot = Snapshot::default();
+        list.for_each(&mut |value, _key| {
+            if let Some(window) = value
+                .as_string()
+                .and_then(|t| serde_json::from_str::<Snapshot>(&t).ok())
+            {
+                snapshot.merge(&window);
+            }
+        });
+        Response::from_json(&ShardAnswer {
+            snapshot,
+            ids: self.recent_ids().await?,
+        })
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        let storage = self.state.storage();
+        let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
+        let old = storage
+            .list_with_options(ListOptions::new().start("m:").end(&cutoff))
+            .await?;
+        let mut keys = Vec::new();
+        old.for_each(&mut |_value, key| {
+            if let Some(k) = key.as_string() {
+                keys.push(k);
+            }
+        });
+        for chunk in keys.chunks(128) {
+            storage.delete_multiple(chunk.to_vec()).await?;
+        }
+        storage
+            .set_alarm(std::time::Duration::from_secs(3_600))
+            .await?;
+        Response::ok("")
+    }
+}
