@@ -151,6 +151,8 @@ pub struct Edge {
     pub name: &'static str,
     pub log: PathBuf,
     child: Child,
+    /// How to start the same process again (program, arguments, directory).
+    command: (PathBuf, Vec<std::ffi::OsString>, PathBuf),
 }
 
 impl Edge {
@@ -279,7 +281,38 @@ const twin :Workerd.Worker = (
         Ok(edge)
     }
 
+    /// Stops the edge and starts it again on the same port with the same state directory (its
+    /// Durable Objects' storage survives), then waits until it answers.
+    pub fn restart(&mut self) -> Result<()> {
+        let pgid = self.child.id() as i32;
+        signal_group(pgid, libc::SIGTERM);
+        let started = Instant::now();
+        while self.child.try_wait()?.is_none() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        signal_group(pgid, libc::SIGKILL);
+        let _ = self.child.wait();
+        // Give the group's children (workerd) a moment to release the port and the storage.
+        std::thread::sleep(Duration::from_millis(500));
+        let (program, args, dir) = self.command.clone();
+        let mut cmd = Command::new(program);
+        cmd.args(args).current_dir(dir);
+        let log = std::fs::OpenOptions::new().append(true).open(&self.log)?;
+        cmd.env("WRANGLER_SEND_METRICS", "false")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        self.child = spawn_group(&mut cmd).context("restarting the edge")?;
+        self.wait_ready(Duration::from_secs(90))
+    }
+
     fn spawn(name: &'static str, mut cmd: Command, port: u16, state: &Path) -> Result<Self> {
+        let command = (
+            PathBuf::from(cmd.get_program()),
+            cmd.get_args().map(std::ffi::OsStr::to_os_string).collect(),
+            cmd.get_current_dir().map_or_else(root, Path::to_path_buf),
+        );
         let log = state.join("edge.log");
         let log_file = std::fs::File::create(&log)?;
         cmd.env("WRANGLER_SEND_METRICS", "false")
@@ -294,6 +327,7 @@ const twin :Workerd.Worker = (
             name,
             log,
             child,
+            command,
         };
         edge.wait_ready(Duration::from_secs(90))?;
         Ok(edge)

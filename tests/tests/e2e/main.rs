@@ -74,6 +74,8 @@ pub struct Stacks {
     pub cache: Edge,
     pub cache_origin: std::sync::Mutex<Option<Origin>>,
     pub cache_origin_addr: String,
+    /// An edge the metrics test restarts (its Durable Object storage survives).
+    pub restart: std::sync::Mutex<Edge>,
 }
 
 static STACKS: OnceLock<Stacks> = OnceLock::new();
@@ -141,6 +143,20 @@ fn start() -> anyhow::Result<Stacks> {
             ],
         )
     });
+    let restart_url = main_origin.url.clone();
+    let restart = std::thread::spawn(move || {
+        Edge::start(
+            "restart",
+            &[
+                ("ORIGIN_URL", &restart_url),
+                (
+                    "EDGE",
+                    r#"{"metrics":{"flush_after":1,"flush_every":"1s","shards":1,"route_groups":[{"name":"restart","path":"/api/echo/restart-probe"}]}}"#,
+                ),
+                ("EDGE_ADMIN_TOKEN", TOKEN),
+            ],
+        )
+    });
     let cache_origin = Origin::start()?;
     let cache_origin_addr = cache_origin.addr.to_string();
     let cache_url = cache_origin.url.clone();
@@ -201,6 +217,7 @@ fn start() -> anyhow::Result<Stacks> {
         cache: join(cache)?,
         cache_origin: std::sync::Mutex::new(Some(cache_origin)),
         cache_origin_addr,
+        restart: std::sync::Mutex::new(join(restart)?),
         broken_origin,
         dead: join(dead)?,
     })

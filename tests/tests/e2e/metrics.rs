@@ -19,6 +19,7 @@ pub fn trials() -> Vec<Trial> {
             "metrics::server_timing_and_timing_allow_origin",
             server_timing_and_timing_allow_origin,
         ),
+        Trial::test("metrics::survive_a_restart", survive_a_restart),
     ]
 }
 
@@ -170,6 +171,29 @@ fn server_timing_and_timing_allow_origin() -> Outcome {
         !resp.headers().contains_key("timing-allow-origin"),
         "{:?}",
         resp.headers()
+    );
+    Ok(())
+}
+
+fn survive_a_restart() -> Outcome {
+    let mut edge = stacks().restart.lock().map_err(|_| "lock")?;
+    for _ in 0..6 {
+        let resp = client()
+            .get(format!("{}/api/echo/restart-probe", edge.url))
+            .send()?;
+        ensure!(resp.status() == 200, "{}", resp.status());
+        resp.bytes()?;
+    }
+    // flush_after = 1: every request flushes in waitUntil; give the last one time to land.
+    std::thread::sleep(Duration::from_millis(1_500));
+    edge.restart()?;
+    let url = format!("{}/__edge/metrics?window=15m&route=restart", edge.url);
+    let answer: MetricsAnswer = client().get(&url).bearer_auth(TOKEN).send()?.json()?;
+    let restart = group(&answer, "restart")?;
+    ensure!(
+        restart.requests == 6,
+        "after a restart the aggregator holds {} requests, not 6",
+        restart.requests
     );
     Ok(())
 }
