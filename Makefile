@@ -51,6 +51,7 @@ bench: build
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	cargo bench --quiet -p wyn-edge --bench rate_limit
 	cargo bench --quiet -p wyn-edge --bench cors
+	cargo bench --quiet -p wyn-edge --bench metrics
 	cargo run --quiet --release -p wyn-edge-tests --bin bench
 
 ## The cache-tests.fyi suite (npm http-cache-tests) through the edge in wrangler dev: prints the
