@@ -26,10 +26,14 @@ fn outcome(i: u64, now_ms: f64) -> Outcome<'static> {
     Outcome {
         now_ms,
         path: PATHS[i % PATHS.len()],
-        method: if i % 7 == 0 { "POST" } else { "GET" },
+        method: if i.is_multiple_of(7) { "POST" } else { "GET" },
         status: STATUS[(i / 3) % STATUS.len()],
         cache: CACHE[i % CACHE.len()],
-        rate_limit: if i % 50 == 0 { "refused" } else { "pass" },
+        rate_limit: if i.is_multiple_of(50) {
+            "refused"
+        } else {
+            "pass"
+        },
         version: "2026.11.27",
         total_ms: 1.0 + (i % 997) as f64,
         origin_ms: Some((i % 991) as f64),
