@@ -7,6 +7,7 @@
 
 mod config_check;
 mod health;
+mod purge;
 mod stats;
 
 use std::path::PathBuf;
@@ -61,6 +62,17 @@ enum Command {
         #[arg(long)]
         p95_alert_ms: Option<f64>,
     },
+    /// Purge cached answers: some URLs, everything under a path prefix, or everything.
+    Purge {
+        /// URLs or paths to purge (any query).
+        urls: Vec<String>,
+        /// Purge every path under this prefix, e.g. `/venues/`.
+        #[arg(long, conflicts_with_all = ["urls", "all"])]
+        prefix: Option<String>,
+        /// Purge everything.
+        #[arg(long, conflicts_with = "urls")]
+        all: bool,
+    },
     /// Work with the edge configuration in wrangler.toml.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -106,6 +118,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Config(ConfigCommand::Check { config, env }) => {
             config_check::run(&config, env.as_deref(), cli.json)
+        }
+        Command::Purge { urls, prefix, all } => {
+            let target = match (prefix, all) {
+                (Some(p), _) => purge::Target::Prefix(p),
+                (None, true) => purge::Target::All,
+                (None, false) if !urls.is_empty() => purge::Target::Urls(urls),
+                (None, false) => anyhow::bail!("say what to purge: URLs, --prefix PATH or --all"),
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let client = reqwest::Client::builder()
+                .timeout(Duration::from_secs(cli.timeout))
+                .build()?;
+            rt.block_on(purge::run(
+                &client,
+                &cli.url,
+                cli.token.as_deref(),
+                &target,
+                cli.json,
+            ))
         }
         Command::Stats {
             window,

@@ -17,6 +17,7 @@ pub fn trials() -> Vec<Trial> {
             "cli::stats_json_parses_into_the_shared_types",
             stats_json_parses_into_the_shared_types,
         ),
+        Trial::test("cli::purge", purge),
     ]
 }
 
@@ -96,6 +97,47 @@ fn stats_json_parses_into_the_shared_types() -> Outcome {
     ensure!(
         code == 2 && err.contains("admin token"),
         "no token: exit {code}: {err}"
+    );
+    Ok(())
+}
+
+fn purge() -> Outcome {
+    let s = stacks();
+    let (code, out, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "purge",
+        "--prefix",
+        "/static/",
+    ])?;
+    ensure!(
+        code == 0 && out.contains("\"prefix\":\"/static/\""),
+        "exit {code}: {out} {err}"
+    );
+    let (code, _, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "purge",
+        "--prefix",
+        "static",
+    ])?;
+    ensure!(
+        code == 2 && err.contains("refused the purge (400"),
+        "bad prefix: exit {code}: {err}"
+    );
+    let (code, _, err) = wynctl(&["--url", &s.main.url, "purge", "--all"])?;
+    ensure!(
+        code == 2 && err.contains("admin token"),
+        "no token: exit {code}: {err}"
+    );
+    let (code, _, err) = wynctl(&["--url", &s.main.url, "--token", TOKEN, "purge"])?;
+    ensure!(
+        code == 2 && err.contains("say what to purge"),
+        "nothing to purge: exit {code}: {err}"
     );
     Ok(())
 }
