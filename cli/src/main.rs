@@ -104,16 +104,22 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A single-threaded runtime and an HTTP client that gives up after `timeout` seconds.
+fn http(timeout: u64) -> anyhow::Result<(tokio::runtime::Runtime, reqwest::Client)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(timeout))
+        .user_agent(concat!("wynctl/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    Ok((rt, client))
+}
+
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Health => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(cli.timeout))
-                .user_agent(concat!("wynctl/", env!("CARGO_PKG_VERSION")))
-                .build()?;
+            let (rt, client) = http(cli.timeout)?;
             rt.block_on(health::run(&client, &cli.url, cli.json))
         }
         Command::Config(ConfigCommand::Check { config, env }) => {
@@ -126,12 +132,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 (None, false) if !urls.is_empty() => purge::Target::Urls(urls),
                 (None, false) => anyhow::bail!("say what to purge: URLs, --prefix PATH or --all"),
             };
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(cli.timeout))
-                .build()?;
+            let (rt, client) = http(cli.timeout)?;
             rt.block_on(purge::run(
                 &client,
                 &cli.url,
@@ -146,12 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             by,
             p95_alert_ms,
         } => {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let client = reqwest::Client::builder()
-                .timeout(Duration::from_secs(cli.timeout))
-                .build()?;
+            let (rt, client) = http(cli.timeout)?;
             let mut query = format!("window={window}&group_by={by}");
             if let Some(r) = route {
                 query.push_str(&format!("&route={r}"));
