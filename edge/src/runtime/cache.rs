@@ -551,6 +551,24 @@ struct Place<'a> {
     variant_url: String,
 }
 
+impl<'a> Place<'a> {
+    /// The place of an answer varying on `vary`, whose values `header` reads.
+    fn new(
+        primary: &'a str,
+        generation: u64,
+        vary: &'a [String],
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Self {
+        let variant_url = key::storage_url(&key::variant(primary, vary, header), generation);
+        Self {
+            primary,
+            generation,
+            vary,
+            variant_url,
+        }
+    }
+}
+
 /// Stores `response` (teed: the client gets one branch, the Cache API the other) and returns the
 /// client's branch.
 fn store(
@@ -673,16 +691,7 @@ pub fn complete(
             };
             let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
                 .unwrap_or_default();
-            let variant_url = key::storage_url(
-                &key::variant(&primary, &vary, |n| req.header(n)),
-                generation,
-            );
-            let place = Place {
-                primary: &primary,
-                generation,
-                vary: &vary,
-                variant_url,
-            };
+            let place = Place::new(&primary, generation, &vary, |n| req.header(n));
             let client = store(ctx, &refreshed, &fresh, place, leader);
             let _ = client.headers().set("age", "0");
             let ttl = fresh.fresh_for_ms as i64 / 1000;
@@ -716,20 +725,11 @@ pub fn complete(
     match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
         Ok(meta) => {
             VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
-            let variant_url = key::storage_url(
-                &key::variant(&primary, &vary, |n| req.header(n)),
-                generation,
-            );
             let client = store(
                 ctx,
                 &response,
                 &meta,
-                Place {
-                    primary: &primary,
-                    generation,
-                    vary: &vary,
-                    variant_url,
-                },
+                Place::new(&primary, generation, &vary, |n| req.header(n)),
                 leader,
             );
             let ttl = (meta.fresh_for_ms / 1000) as i64;
@@ -875,14 +875,7 @@ fn revalidate_in_background(
             {
                 let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
                     .unwrap_or_default();
-                let variant_url =
-                    key::storage_url(&key::variant(&primary, &vary, vary_of), generation);
-                let place = Place {
-                    primary: &primary,
-                    generation,
-                    vary: &vary,
-                    variant_url,
-                };
+                let place = Place::new(&primary, generation, &vary, vary_of);
                 // Nobody reads the client branch: cancel it so the stored branch is not held back.
                 let _ = store(&ctx2, &refreshed, &fresh, place, None)
                     .body()
@@ -901,18 +894,12 @@ fn revalidate_in_background(
         if let Ok(meta) =
             freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now)
         {
-            let variant_url = key::storage_url(&key::variant(&primary, &vary, vary_of), generation);
             // Nobody reads the client branch: cancel it so the stored branch is not held back.
             let _ = store(
                 &ctx2,
                 &response,
                 &meta,
-                Place {
-                    primary: &primary,
-                    generation,
-                    vary: &vary,
-                    variant_url,
-                },
+                Place::new(&primary, generation, &vary, vary_of),
                 None,
             )
             .body()
