@@ -20,6 +20,9 @@ use super::rate_limit::is_path_pattern;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
+    /// Whether requests are recorded at all (`Server-Timing` is sent either way).
+    #[serde(default = "yes")]
+    pub enabled: bool,
     /// Route groups, first match wins; the rest is `other`. Keeps cardinality bounded.
     #[serde(default = "wyn_groups")]
     pub route_groups: Vec<RouteGroup>,
@@ -37,6 +40,9 @@ pub struct MetricsConfig {
     pub shards: u32,
 }
 
+fn yes() -> bool {
+    true
+}
 fn flush_after() -> u32 {
     200
 }
@@ -78,6 +84,7 @@ fn max_cells() -> u32 {
 impl Default for MetricsConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             route_groups: wyn_groups(),
             max_cells: max_cells(),
             flush_after: flush_after(),

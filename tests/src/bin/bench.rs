@@ -146,13 +146,18 @@ fn run(args: &Args, origin: &Origin) -> Result<()> {
         .copied()
         .chain([("EDGE", policy.as_str())])
         .collect();
+    let no_metrics = r#"{"metrics":{"enabled":false}}"#;
+    let unobserved: Vec<(&str, &str)> =
+        base.iter().copied().chain([("EDGE", no_metrics)]).collect();
     let bare = Edge::start_workerd("bench-bare", &base)?;
+    let quiet = Edge::start_workerd("bench-no-metrics", &unobserved)?;
     let with_limits = Edge::start_workerd("bench-limits", &limited)?;
     let wrangler = Edge::start("bench-wrangler", &limited)?;
     let path = &args.path;
     let targets = [
         ("origin (direct)", format!("{}{path}", origin.url)),
         ("edge, no limits", format!("{}{path}", bare.url)),
+        ("edge, metrics off", format!("{}{path}", quiet.url)),
         ("edge, WYN limits", format!("{}{path}", with_limits.url)),
         // wrangler dev has the local Cache API: /api/venues (s-maxage=60) is a hit there, and
         // /api/echo (no-store) a miss that goes to the origin every time.
