@@ -51,6 +51,8 @@ pub struct Incoming {
     origin: OnceCell<Option<String>>,
     preflight: bool,
     replay: std::cell::RefCell<Option<Vec<u8>>>,
+    /// Headers already read, by name (the request's headers never change).
+    read: std::cell::RefCell<Vec<(String, Option<String>)>>,
     /// Time from the origin fetch to its response head, ms.
     pub origin_ms: std::cell::Cell<Option<f64>>,
 }
@@ -88,6 +90,7 @@ impl Incoming {
             origin,
             preflight,
             replay: std::cell::RefCell::new(None),
+            read: std::cell::RefCell::new(Vec::new()),
             origin_ms: std::cell::Cell::new(None),
         }
     }
@@ -106,9 +109,17 @@ impl Incoming {
         self.url().path()
     }
 
-    /// One request header.
+    /// One request header, read across the JS boundary once per request whatever asks for it
+    /// (the rate limits, the cache key, the freshness check and the upstream filter all may).
     pub fn header(&self, name: &str) -> Option<String> {
-        header(&self.headers, name)
+        if let Some((_, value)) = self.read.borrow().iter().find(|(n, _)| n == name) {
+            return value.clone();
+        }
+        let value = header(&self.headers, name);
+        self.read
+            .borrow_mut()
+            .push((name.to_owned(), value.clone()));
+        value
     }
 
     /// The budget owner for rate limits.
