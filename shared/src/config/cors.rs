@@ -276,37 +276,38 @@ impl CorsConfig {
                 err(field, format!("{m} is a forbidden method"));
             }
         }
-        for (i, h) in self.request_headers.iter().enumerate() {
-            let field = format!("request_headers[{i}]");
-            if h == "*" {
-                if self.credentials {
-                    err(
-                        field,
-                        "\"*\" cannot be used with credentials = true: name the headers".into(),
-                    );
+        // Both header lists: `*` only without credentials, names that are tokens, and what
+        // each direction forbids.
+        let forbidden_request = |h: &str| {
+            is_forbidden_request_header(h).then(|| {
+                format!("{h:?} is a forbidden request header: browsers never let pages set it")
+            })
+        };
+        let never_exposed = |h: &str| {
+            ["set-cookie", "set-cookie2"]
+                .contains(&h.to_ascii_lowercase().as_str())
+                .then(|| format!("{h:?} is never exposed to scripts"))
+        };
+        type Forbidden<'a> = &'a dyn Fn(&str) -> Option<String>;
+        let lists: [(&str, &[String], Forbidden<'_>); 2] = [
+            ("request_headers", &self.request_headers, &forbidden_request),
+            ("expose_headers", &self.expose_headers, &never_exposed),
+        ];
+        for (list, headers, forbidden) in lists {
+            for (i, h) in headers.iter().enumerate() {
+                let field = format!("{list}[{i}]");
+                if h == "*" {
+                    if self.credentials {
+                        err(
+                            field,
+                            "\"*\" cannot be used with credentials = true: name the headers".into(),
+                        );
+                    }
+                } else if !is_token(h) || h.contains('*') {
+                    err(field, format!("expected a header name, found {h:?}"));
+                } else if let Some(why) = forbidden(h) {
+                    err(field, why);
                 }
-            } else if !is_token(h) || h.contains('*') {
-                err(field, format!("expected a header name, found {h:?}"));
-            } else if is_forbidden_request_header(h) {
-                err(
-                    field,
-                    format!("{h:?} is a forbidden request header: browsers never let pages set it"),
-                );
-            }
-        }
-        for (i, h) in self.expose_headers.iter().enumerate() {
-            let field = format!("expose_headers[{i}]");
-            if h == "*" {
-                if self.credentials {
-                    err(
-                        field,
-                        "\"*\" cannot be used with credentials = true: name the headers".into(),
-                    );
-                }
-            } else if !is_token(h) || h.contains('*') {
-                err(field, format!("expected a header name, found {h:?}"));
-            } else if ["set-cookie", "set-cookie2"].contains(&h.to_ascii_lowercase().as_str()) {
-                err(field, format!("{h:?} is never exposed to scripts"));
             }
         }
         if self.max_age > Duration::from_secs(86_400) {
