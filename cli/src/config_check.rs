@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
+use wyn_edge_shared::config::slo::SloConfig;
 use wyn_edge_shared::config::{
     ConfigError, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url, units,
 };
@@ -73,6 +74,37 @@ pub fn check(text: &str, env: Option<&str>) -> anyhow::Result<Checked> {
     })
 }
 
+/// The service levels of `path` (for `env`): the defaults when the file is missing, and a warning
+/// with the defaults when it does not validate, so the figures can still be read.
+pub fn slo(path: &Path, env: Option<&str>) -> SloConfig {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return SloConfig::default();
+    };
+    match check(&text, env) {
+        Ok(Checked {
+            config: Some(c), ..
+        }) => c.slo,
+        _ => {
+            eprintln!(
+                "wynctl: warning: {} does not validate (see `wynctl config check`): default service levels",
+                path.display()
+            );
+            SloConfig::default()
+        }
+    }
+}
+
+/// The config of `path` (for `env`) when it validates; every problem printed when it does not.
+pub fn valid_config(path: &Path, env: Option<&str>) -> anyhow::Result<Option<EdgeConfig>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let checked = check(&text, env).with_context(|| format!("reading {}", path.display()))?;
+    for p in &checked.problems {
+        eprintln!("{}: {p}", path.display());
+    }
+    Ok(checked.config.filter(|_| checked.problems.is_empty()))
+}
+
 /// Runs the command; exit 0 when valid, 1 with every problem listed otherwise.
 pub fn run(path: &Path, env: Option<&str>, json: bool) -> anyhow::Result<u8> {
     let text =
@@ -136,6 +168,23 @@ fn render(path: &Path, env: Option<&str>, checked: &Checked) -> String {
             d(c.health.probe_timeout),
             d(c.health.cache_for)
         ));
+        let s = &c.slo;
+        out.push_str(&format!(
+            "  service levels         p95 {} (alert {}), 5xx {:.1} % (alert {:.1} %)",
+            d(s.p95_target),
+            d(s.p95_alert),
+            s.error_target * 100.0,
+            s.error_alert * 100.0
+        ));
+        for r in &s.routes {
+            out.push_str(&format!(
+                "; {} p95 {} (alert {})",
+                r.route,
+                d(r.p95_target),
+                d(r.p95_alert)
+            ));
+        }
+        out.push('\n');
         if !c.rate_limits.is_empty() {
             out.push_str(
                 "  rate limits

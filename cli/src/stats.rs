@@ -3,28 +3,8 @@
 
 use anyhow::Context;
 use wyn_edge_shared::admin::API_VERSION;
+use wyn_edge_shared::config::slo::SloConfig;
 use wyn_edge_shared::metrics::{GroupSummary, MetricsAnswer};
-
-/// The service levels of the runbook: targets and alert thresholds.
-#[derive(Debug, Clone, Copy)]
-pub struct Slo {
-    /// p95 latency target and alert, ms.
-    pub p95_ms: (f64, f64),
-    /// 5xx error-rate target and alert.
-    pub errors: (f64, f64),
-    /// Chat p95 target and alert, ms.
-    pub chat_p95_ms: (f64, f64),
-}
-
-impl Default for Slo {
-    fn default() -> Self {
-        Self {
-            p95_ms: (500.0, 2_000.0),
-            errors: (0.01, 0.05),
-            chat_p95_ms: (5_000.0, 10_000.0),
-        }
-    }
-}
 
 /// How a figure stands against its service level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -45,14 +25,15 @@ fn level(value: Option<f64>, (target, alert): (f64, f64)) -> Level {
     }
 }
 
-/// The worst level of a group's latency and errors.
-pub fn judge(g: &GroupSummary, slo: &Slo) -> (Level, Level) {
-    let latency = if g.group.get("route").map(String::as_str) == Some("chat") {
-        slo.chat_p95_ms
-    } else {
-        slo.p95_ms
-    };
-    (level(g.p95, latency), level(Some(g.rate_5xx), slo.errors))
+/// How a group's p95 latency and 5xx rate stand against the service levels (a route group with
+/// its own latency levels is judged on those).
+pub fn judge(g: &GroupSummary, slo: &SloConfig) -> (Level, Level) {
+    let (target, alert) = slo.p95_for(g.group.get("route").map(String::as_str));
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    (
+        level(g.p95, (ms(target), ms(alert))),
+        level(Some(g.rate_5xx), (slo.error_target, slo.error_alert)),
+    )
 }
 
 fn paint(text: String, l: Level, color: bool) -> String {
@@ -72,7 +53,7 @@ fn ms(v: Option<f64>) -> String {
 }
 
 /// The table people read.
-pub fn render(answer: &MetricsAnswer, slo: &Slo, color: bool) -> String {
+pub fn render(answer: &MetricsAnswer, slo: &SloConfig, color: bool) -> String {
     let mut out = format!(
         "{:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10}\n",
         "group",
@@ -111,16 +92,14 @@ pub fn render(answer: &MetricsAnswer, slo: &Slo, color: bool) -> String {
     out
 }
 
-/// Fetches the figures; exit code 0 within targets or warnings, 1 when an alert threshold is
-/// crossed.
-pub async fn run(
+/// Asks the edge's admin API for its figures (`query` as in [`wyn_edge_shared::metrics::Query`]).
+/// Returns the answer and its JSON text as the edge sent it.
+pub async fn fetch(
     client: &reqwest::Client,
     base: &str,
     token: Option<&str>,
     query: &str,
-    json: bool,
-    slo: &Slo,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<(MetricsAnswer, String)> {
     let token = token.context("the metrics need the admin token: --token or WYN_ADMIN_TOKEN")?;
     let url = format!("{}/__edge/metrics?{query}", base.trim_end_matches('/'));
     let resp = client
@@ -140,7 +119,12 @@ pub async fn run(
             answer.api_version
         );
     }
-    let worst = answer
+    Ok((answer, text))
+}
+
+/// The worst level of any group.
+pub fn worst(answer: &MetricsAnswer, slo: &SloConfig) -> Level {
+    answer
         .groups
         .iter()
         .map(|g| {
@@ -148,21 +132,80 @@ pub async fn run(
             a.max(b)
         })
         .max()
-        .unwrap_or(Level::Ok);
-    if json {
-        println!("{text}");
-    } else {
-        let color = std::env::var_os("NO_COLOR").is_none()
-            && std::io::IsTerminal::is_terminal(&std::io::stdout());
-        print!("{}", render(&answer, slo, color));
-        if answer.dropped > 0 {
-            println!(
-                "({} requests were not recorded: an isolate held too many cells)",
-                answer.dropped
-            );
+        .unwrap_or(Level::Ok)
+}
+
+/// What `wynctl stats` shows and how.
+pub struct Options<'a> {
+    /// The admin API query.
+    pub query: String,
+    /// The service levels.
+    pub slo: &'a SloConfig,
+    /// JSON (the edge's [`MetricsAnswer`], one document per line when watching).
+    pub json: bool,
+    /// Redraw every this often until interrupted (or `iterations` draws).
+    pub watch: Option<std::time::Duration>,
+    /// Stop watching after this many draws.
+    pub iterations: Option<u64>,
+}
+
+/// Fetches and shows the figures (again and again when watching); exit code 0 within targets or
+/// warnings, 1 when an alert threshold is crossed (in the last draw).
+pub async fn run(
+    client: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    opts: &Options<'_>,
+) -> anyhow::Result<u8> {
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let color = std::env::var_os("NO_COLOR").is_none() && tty;
+    let mut draws = 0u64;
+    loop {
+        let (answer, text) = fetch(client, base, token, &opts.query).await?;
+        let level = worst(&answer, opts.slo);
+        draws += 1;
+        if opts.json {
+            // One document per line, so a watcher's output is JSON lines.
+            let compact: serde_json::Value = serde_json::from_str(&text)?;
+            println!("{compact}");
+        } else {
+            let mut screen = String::new();
+            if opts.watch.is_some() {
+                if tty {
+                    // Home and clear: redraw in place.
+                    screen.push_str("\u{1b}[H\u{1b}[2J");
+                }
+                screen.push_str(&format!(
+                    "{base}  {}  (every {}s; Ctrl-C stops)\n",
+                    opts.query,
+                    opts.watch.unwrap_or_default().as_secs()
+                ));
+            }
+            screen.push_str(&render(&answer, opts.slo, color));
+            if answer.dropped > 0 {
+                screen.push_str(&format!(
+                    "({} requests were not recorded: an isolate held too many cells)\n",
+                    answer.dropped
+                ));
+            }
+            print!("{screen}");
+            if !tty && opts.watch.is_some() {
+                println!();
+            }
+        }
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let code = u8::from(level == Level::Alert);
+        let Some(every) = opts.watch else {
+            return Ok(code);
+        };
+        if opts.iterations.is_some_and(|n| draws >= n) {
+            return Ok(code);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = tokio::signal::ctrl_c() => return Ok(code),
         }
     }
-    Ok(u8::from(worst == Level::Alert))
 }
 
 #[cfg(test)]
@@ -196,7 +239,7 @@ mod tests {
     #[test]
     fn levels_follow_the_service_levels() {
         let a = answer();
-        let slo = Slo::default();
+        let slo = SloConfig::default();
         let by = |r: &str| {
             judge(
                 a.groups.iter().find(|g| g.group["route"] == r).unwrap(),
@@ -214,10 +257,10 @@ mod tests {
 
     #[test]
     fn the_table_has_a_row_per_group_and_no_color_when_asked() {
-        let text = render(&answer(), &Slo::default(), false);
+        let text = render(&answer(), &SloConfig::default(), false);
         assert_eq!(text.lines().count(), 4, "{text}");
         assert!(text.lines().nth(1).unwrap().starts_with("api "), "{text}");
         assert!(!text.contains('\u{1b}'));
-        assert!(render(&answer(), &Slo::default(), true).contains("\u{1b}[31m"));
+        assert!(render(&answer(), &SloConfig::default(), true).contains("\u{1b}[31m"));
     }
 }

@@ -18,6 +18,7 @@ pub mod cors;
 pub mod metrics;
 pub mod public_suffix;
 pub mod rate_limit;
+pub mod slo;
 pub mod units;
 
 use std::fmt;
@@ -94,6 +95,9 @@ pub struct EdgeConfig {
     /// Metrics: route groups and bounds.
     #[serde(default)]
     pub metrics: metrics::MetricsConfig,
+    /// Service levels, for `wynctl stats` and the deploy gates.
+    #[serde(default)]
+    pub slo: slo::SloConfig,
     /// The CORS policy; without one the edge leaves CORS to the origin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cors: Option<cors::CorsConfig>,
@@ -136,6 +140,7 @@ impl Default for EdgeConfig {
             health: HealthConfig::default(),
             cache: cache::CacheConfig::default(),
             metrics: metrics::MetricsConfig::default(),
+            slo: slo::SloConfig::default(),
             cors: None,
             rate_limits: Vec::new(),
         }
@@ -261,6 +266,7 @@ impl EdgeConfig {
             .validate(&format!("{EDGE_VAR}.cache"), &mut errors);
         self.metrics
             .validate(&format!("{EDGE_VAR}.metrics"), &mut errors);
+        self.slo.validate(&format!("{EDGE_VAR}.slo"), &mut errors);
         if let Some(cors) = &self.cors {
             cors.validate(&format!("{EDGE_VAR}.cors"), &mut errors);
         }
