@@ -39,7 +39,7 @@ unit:
 	cargo test --workspace --doc --quiet
 
 e2e: build
-	cargo build --quiet -p wynctl
+	cargo build --quiet -p wynctl -p wyn-edge-tests --bin wynctl --bin wrangler-standin
 	cargo test -p wyn-edge-tests --test e2e
 
 fmt:

@@ -7,7 +7,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -74,16 +74,11 @@ struct Log {
     bar: ProgressBar,
 }
 
+/// The time of day (UTC) for the log lines.
 fn clock() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+    // 2026-11-27T10:00:00Z -> 10:00:00
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    stamp.get(11..19).unwrap_or(&stamp).to_owned()
 }
 
 impl Log {
@@ -186,7 +181,8 @@ fn bundle_sizes(dir: &Path) -> anyhow::Result<Vec<(String, u64, u64)>> {
     let mut rows = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        if !path.is_file() {
+        // What is uploaded: the modules, not wrangler's README or source maps.
+        if !path.is_file() || path.extension().is_some_and(|e| e == "map" || e == "md") {
             continue;
         }
         let bytes = std::fs::read(&path)?;
@@ -223,7 +219,7 @@ pub async fn run(
     opts: &Options,
 ) -> anyhow::Result<u8> {
     let log = Log::new(opts.json);
-    let place = env.unwrap_or("the top level");
+    let place = env.unwrap_or("top level");
     // 1. The config, checked by the worker's own code.
     let Some(edge_config) = slo_from()? else {
         log.event(
@@ -278,10 +274,10 @@ pub async fn run(
                 outdir.display()
             );
             for (name, raw, gz) in &rows {
-                println!("  {name:<24} {raw:>10} bytes {gz:>10} gzip");
+                println!("  {name:<64} {raw:>10} bytes {gz:>10} gzip");
             }
             println!(
-                "  {:<24} {:>10} bytes {:>10} gzip",
+                "  {:<64} {:>10} bytes {:>10} gzip",
                 "total", total.0, total.1
             );
         }
@@ -331,6 +327,8 @@ pub async fn run(
     );
     let gates = Gates::new(edge_config.slo.clone(), opts.min_requests);
     let started = Instant::now();
+    // One listener for the whole deploy: a Ctrl-C pressed while wrangler runs is not lost.
+    let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     let total = opts.steps.len();
     for (i, &share) in opts.steps.iter().enumerate() {
         let step = i + 1;
@@ -340,7 +338,11 @@ pub async fn run(
         )?;
         log.event(
             "step",
-            &format!("{step}/{total}: new {new}@{share}%, old {old}@{}%", 100.0 - share),
+            &if share >= 100.0 {
+                format!("{step}/{total}: new {new}@100%")
+            } else {
+                format!("{step}/{total}: new {new}@{share}%, old {old}@{}%", 100.0 - share)
+            },
             json!({"step": step, "of": total, "new_version": new, "new_share": share, "old_version": old}),
         );
         if share >= 100.0 {
@@ -351,7 +353,7 @@ pub async fn run(
         loop {
             tokio::select! {
                 () = tokio::time::sleep(opts.poll) => {}
-                _ = tokio::signal::ctrl_c() => {
+                _ = &mut interrupted => {
                     log.bar.finish_and_clear();
                     if ask_yes(&format!("\nInterrupted at step {step}/{total} (new@{share}%). Roll back to {old}?")).await {
                         rollback(&wrangler, &log, &old, &new, "interrupted (Ctrl-C)")?;

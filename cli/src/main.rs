@@ -122,7 +122,8 @@ enum Command {
     /// Put a version back on all traffic (without VERSION: the previous stable one).
     Rollback {
         /// The version id to serve.
-        version: Option<String>,
+        #[arg(value_name = "VERSION")]
+        version_id: Option<String>,
         /// Why, recorded with the deployment.
         #[arg(long, short = 'm')]
         message: Option<String>,
@@ -278,7 +279,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ))
         }
         Command::Rollback {
-            version,
+            version_id: version,
             message,
             yes,
         } => {
@@ -295,5 +296,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let wrangler = wrangler::Wrangler::new(&cli.config, cli.env.as_deref())?;
             deployments::list(&wrangler, cli.json)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

@@ -104,6 +104,18 @@ pub fn kill_all() {
     }
 }
 
+/// Sends `signal` to one process (a child the caller spawned).
+#[allow(unsafe_code)]
+pub fn signal(pid: u32, signal: i32) -> std::io::Result<()> {
+    let pid = i32::try_from(pid).map_err(std::io::Error::other)?;
+    // SAFETY: kill(2) takes plain integers.
+    if unsafe { libc::kill(pid, signal) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[allow(unsafe_code)]
 fn signal_group(pgid: i32, signal: i32) {
     // SAFETY: kill(2) takes plain integers; a negative pid addresses the process group.
@@ -134,12 +146,15 @@ pub fn watchdog(limit: Duration) {
 }
 
 /// Options of a raw workerd edge.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Workerd {
     /// Leave out the `RATE_LIMITER` binding, as if the Durable Objects were down.
     pub no_objects: bool,
     /// Also serve a second isolate of the worker (see [`Edge::twin_url`]).
     pub twin: bool,
+    /// Text bindings of the twin that differ from the first isolate's (another `EDGE`, another
+    /// `ORIGIN_URL`): the twin then plays another version of the worker.
+    pub twin_vars: Vec<(String, String)>,
 }
 
 /// The built worker, served by `wrangler dev` or raw `workerd`.
@@ -208,11 +223,24 @@ impl Edge {
                 .replace('"', "\\\"")
                 .replace('\n', "\\n")
         };
-        let bindings: Vec<String> = vars
-            .iter()
-            .map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
-            .collect();
-        let bindings = bindings.join(", ");
+        let text_bindings = |vars: &mut dyn Iterator<Item = (&str, &str)>| {
+            vars.map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let bindings = text_bindings(&mut vars.iter().copied());
+        let twin_bindings = text_bindings(
+            &mut vars
+                .iter()
+                .copied()
+                .filter(|(k, _)| !options.twin_vars.iter().any(|(t, _)| t == k))
+                .chain(
+                    options
+                        .twin_vars
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                ),
+        );
         // `embed` paths are relative to the config file, which sits in target/e2e/NAME/.
         let build = Path::new("../../../edge/build");
         let modules = format!(
@@ -264,7 +292,7 @@ const edge :Workerd.Worker = (
 # A second isolate: the same worker, spending the first one's Durable Objects.
 const twin :Workerd.Worker = (
   {modules}
-  bindings = [{bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject")), (name = "METRICS", durableObjectNamespace = (serviceName = "edge", className = "MetricsObject"))],
+  bindings = [{twin_bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject")), (name = "METRICS", durableObjectNamespace = (serviceName = "edge", className = "MetricsObject"))],
 );
 "#,
             state_dir = state.join("objects").display(),

@@ -93,6 +93,49 @@ fn stats_json_parses_into_the_shared_types() -> Outcome {
         (code == 0 || code == 1) && out.starts_with("group "),
         "table: exit {code}: {out}"
     );
+    // The exit code follows the alert thresholds, which flags override.
+    let (code, _, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "stats",
+        "--p95-alert-ms",
+        "0.001",
+    ])?;
+    ensure!(code == 1, "every p95 is past 1 us: exit {code}: {err}");
+    let (code, _, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "stats",
+        "--p95-alert-ms",
+        "600000",
+        "--error-alert",
+        "1",
+    ])?;
+    ensure!(code == 0, "nothing is past these: exit {code}: {err}");
+    // --watch redraws; with --json each draw is one JSON line.
+    let (code, out, err) = wynctl(&[
+        "--url",
+        &s.main.url,
+        "--token",
+        TOKEN,
+        "stats",
+        "--json",
+        "--watch",
+        "1",
+        "--iterations",
+        "2",
+    ])?;
+    ensure!(code == 0 || code == 1, "exit {code}: {err}");
+    let draws: Vec<MetricsAnswer> = out
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{e}: {out}"))?;
+    ensure!(draws.len() == 2, "{out}");
     let (code, _, err) = wynctl(&["--url", &s.main.url, "stats"])?;
     ensure!(
         code == 2 && err.contains("admin token"),

@@ -17,6 +17,7 @@
 mod cache;
 mod cli;
 mod cors;
+mod deploy;
 mod health;
 mod metrics;
 mod proxy;
@@ -234,6 +235,7 @@ fn main() {
         .chain(cache::trials())
         .chain(metrics::trials())
         .chain(cli::trials())
+        .chain(deploy::trials())
         .collect();
     let wanted = trials
         .iter()
