@@ -89,7 +89,6 @@ impl Log {
                 ProgressStyle::with_template("{spinner} {wide_msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
-            bar.enable_steady_tick(Duration::from_millis(200));
             bar
         } else {
             ProgressBar::hidden()
@@ -104,7 +103,10 @@ impl Log {
             if let (Some(map), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
                 map.extend(extra);
             }
-            self.bar.suspend(|| println!("{v}"));
+            println!("{v}");
+        } else if self.bar.message().is_empty() {
+            // The live line has not been drawn yet: nothing to move out of the way.
+            println!("{} {event:<9} {text}", clock());
         } else {
             self.bar
                 .suspend(|| println!("{} {event:<9} {text}", clock()));
@@ -120,6 +122,8 @@ impl Log {
                 let _ = std::io::stdout().flush();
             }
         } else {
+            // Ticking from the first figures on, not over a confirmation prompt.
+            self.bar.enable_steady_tick(Duration::from_millis(200));
             self.bar.set_message(text.to_owned());
         }
     }
@@ -306,7 +310,7 @@ pub async fn run(
         }
         let steps: Vec<String> = opts.steps.iter().map(|s| format!("{s}%")).collect();
         if !ask_yes(&format!(
-            "Deploy a new version of {place} in steps {} (now serving {old})?",
+            "Deploy a new version ({place}) in steps {}, replacing {old}?",
             steps.join(", ")
         ))
         .await

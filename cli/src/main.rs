@@ -30,24 +30,48 @@ struct Cli {
     #[arg(
         long,
         global = true,
+        help_heading = "Global options",
         env = "WYN_EDGE_URL",
         default_value = "http://127.0.0.1:8787"
     )]
     url: String,
     /// Admin token for the edge's admin API (never needed for health).
-    #[arg(long, global = true, env = "WYN_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        env = "WYN_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     token: Option<String>,
     /// Print machine-readable JSON instead of a table.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     json: bool,
     /// Give up on the edge after this many seconds.
-    #[arg(long, global = true, default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value_t = 10
+    )]
     timeout: u64,
     /// The wrangler config file (service levels, the config to check and deploy).
-    #[arg(long, short = 'c', global = true, default_value = "wrangler.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        global = true,
+        help_heading = "Global options",
+        default_value = "wrangler.toml"
+    )]
     config: PathBuf,
     /// A wrangler environment (`[env.NAME]`), e.g. `production`.
-    #[arg(long, short = 'e', global = true, env = "WYN_ENV")]
+    #[arg(
+        long,
+        short = 'e',
+        global = true,
+        help_heading = "Global options",
+        env = "WYN_ENV"
+    )]
     env: Option<String>,
     #[command(subcommand)]
     command: Command,
