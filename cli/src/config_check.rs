@@ -185,6 +185,68 @@ fn render(path: &Path, env: Option<&str>, checked: &Checked) -> String {
             ));
         }
         out.push('\n');
+        let routes: Vec<&str> = c
+            .metrics
+            .route_groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect();
+        out.push_str(&format!(
+            "  metrics                {} (route groups: {}, other)\n",
+            if c.metrics.enabled { "on" } else { "off" },
+            routes.join(", ")
+        ));
+        match &c.cors {
+            None => out.push_str("  cors                   left to the origin\n"),
+            Some(cors) => {
+                out.push_str(&format!(
+                    "  cors                   paths {}; credentials {}; preflight cached {}\n",
+                    cors.paths.join(" "),
+                    if cors.credentials { "yes" } else { "no" },
+                    d(cors.max_age)
+                ));
+                for (name, list) in [
+                    ("origins", &cors.origins),
+                    ("methods", &cors.methods),
+                    ("request headers", &cors.request_headers),
+                    ("exposed headers", &cors.expose_headers),
+                ] {
+                    out.push_str(&format!("    {name:<20} {}\n", list.join(" ")));
+                }
+            }
+        }
+        let cache = &c.cache;
+        out.push_str(&format!(
+            "  cache                  {}{}; query drops {}\n",
+            if cache.enabled { "on" } else { "off" },
+            if cache.nextjs { " (Next.js keys)" } else { "" },
+            if cache.drop_query_params.is_empty() {
+                "nothing".to_owned()
+            } else {
+                cache.drop_query_params.join(" ")
+            }
+        ));
+        if !cache.routes.is_empty() {
+            out.push_str(&format!("    {:<20} {}\n", "path", "rule"));
+            for r in &cache.routes {
+                let rule = if r.bypass {
+                    "bypass".to_owned()
+                } else {
+                    let mut parts = vec![
+                        r.ttl
+                            .map_or("origin's headers".into(), |t| format!("ttl {}", d(t))),
+                    ];
+                    if r.post {
+                        parts.push("POST cached by body".into());
+                    }
+                    if r.ignore_query {
+                        parts.push("query ignored".into());
+                    }
+                    parts.join(", ")
+                };
+                out.push_str(&format!("    {:<20} {rule}\n", r.path));
+            }
+        }
         if !c.rate_limits.is_empty() {
             out.push_str(
                 "  rate limits

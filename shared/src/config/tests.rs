@@ -460,7 +460,7 @@ mod cors {
     fn max_age_paths_and_empty_origins() {
         assert_eq!(
             errors(&policy(r#","max_age":"2days""#)),
-            [r#"EDGE.cors.max_age: expected at most "1day" (86400 s), found "2days""#]
+            [r#"EDGE.cors.max_age: expected at most "1day" (86400 s), found "2d""#]
         );
         assert!(EdgeConfig::from_json(&policy(r#","max_age":"0s""#)).is_ok());
         assert!(

@@ -25,7 +25,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 /// Formats a duration the way the config writes it.
 pub fn format_duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
+    // Whole days as days: humantime would write a year as "11months 30days 3h 50m 24s".
+    let days = d.as_secs() / 86_400;
+    let rest = d - Duration::from_secs(days * 86_400);
+    match (days, rest.is_zero()) {
+        (0, _) => humantime::format_duration(d).to_string(),
+        (_, true) => format!("{days}d"),
+        (_, false) => format!("{days}d {}", humantime::format_duration(rest)),
+    }
 }
 
 /// Serde helpers for `Duration` fields.
@@ -141,9 +148,12 @@ mod tests {
 
     #[test]
     fn durations_round_trip_through_their_format() {
-        for secs in [1, 59, 60, 3600, 86_400] {
+        for secs in [1, 59, 60, 3600, 86_400, 90_061, 365 * 86_400] {
             let d = Duration::from_secs(secs);
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
+        assert_eq!(format_duration(Duration::from_secs(365 * 86_400)), "365d");
+        assert_eq!(format_duration(Duration::from_secs(90_061)), "1d 1h 1m 1s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
     }
 }
