@@ -67,6 +67,9 @@ pub fn parse_steps(text: &str) -> Result<Vec<f64>, String> {
     Ok(steps)
 }
 
+/// Consecutive polls that may fail to read the figures before a rollback.
+const MAX_UNREAD: u32 = 3;
+
 /// Where the deploy's decisions go: text lines or JSON lines on stdout, and a live line on a
 /// terminal.
 struct Log {
@@ -336,10 +339,18 @@ pub async fn run(
     let total = opts.steps.len();
     for (i, &share) in opts.steps.iter().enumerate() {
         let step = i + 1;
-        wrangler.deploy(
+        if let Err(e) = wrangler.deploy(
             &split(&new, &old, share),
             &format!("{message} (step {step}/{total}: {share}%)"),
-        )?;
+        ) {
+            // Past the first step the new version serves traffic: put the old one back.
+            if step > 1 {
+                let why = format!("step {step} could not be deployed: {e:#}");
+                log.event("failed", &why, json!({"step": step, "reason": why}));
+                rollback(&wrangler, &log, &old, &new, &why)?;
+            }
+            return Err(e);
+        }
         log.event(
             "step",
             &if share >= 100.0 {
@@ -354,6 +365,7 @@ pub async fn run(
         }
         // 6. Watch the step.
         let step_started = Instant::now();
+        let mut unread = 0;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(opts.poll) => {}
@@ -368,13 +380,44 @@ pub async fn run(
                 }
             }
             let window = started.elapsed().as_secs() / 60 + 2;
-            let (answer, _) =
-                stats::fetch(edge.client, edge.url, edge.token, &query(window)).await?;
-            let now_share = wrangler.status()?.share_of(&new);
+            let read = async {
+                let (answer, _) =
+                    stats::fetch(edge.client, edge.url, edge.token, &query(window)).await?;
+                anyhow::Ok((answer, wrangler.status()?.share_of(&new)))
+            };
+            let elapsed = step_started.elapsed();
+            let (answer, now_share) = match read.await {
+                Ok(read) => {
+                    unread = 0;
+                    read
+                }
+                // A blip is waited out; figures unreadable three times running roll back, as
+                // a version nobody can watch is not promoted.
+                Err(e) => {
+                    unread += 1;
+                    log.event(
+                        "unread",
+                        &format!("the figures could not be read ({unread}/{MAX_UNREAD}): {e:#}"),
+                        json!({"reason": format!("{e:#}")}),
+                    );
+                    if unread < MAX_UNREAD {
+                        continue;
+                    }
+                    let why =
+                        format!("the figures could not be read {MAX_UNREAD} times running: {e:#}");
+                    log.bar.finish_and_clear();
+                    log.event(
+                        "failed",
+                        &format!("step {step}/{total}: {why}"),
+                        json!({"step": step, "reason": why}),
+                    );
+                    rollback(&wrangler, &log, &old, &new, &why)?;
+                    return Ok(1);
+                }
+            };
             let new_figures = gate::figures_of(&answer, &new);
             let old_figures = gate::figures_of(&answer, &old);
             let verdict = gate::judge(&new_figures, &old_figures, now_share, &gates);
-            let elapsed = step_started.elapsed();
             let action = gate::decide(&verdict, elapsed, opts.interval, opts.patience);
             let left = opts.interval.saturating_sub(elapsed).as_secs();
             let state = match &verdict {

@@ -12,7 +12,7 @@
 //! - `deployments status --json`, `deployments list --json`, `versions list --json`.
 //!
 //! `WRANGLER_STANDIN_FAIL=COMMAND` (e.g. `versions deploy`) makes that command fail as the API
-//! would.
+//! would; `COMMAND#N` only its Nth call.
 
 #![allow(clippy::print_stderr)]
 
@@ -136,7 +136,21 @@ fn run(argv: &[String]) -> Result<()> {
         [a, ..] => (*a).to_owned(),
         [] => String::new(),
     };
-    if std::env::var("WRANGLER_STANDIN_FAIL").is_ok_and(|f| f == command) {
+    // `COMMAND` fails every call, `COMMAND#N` only the Nth.
+    let nth = state
+        .calls
+        .iter()
+        .filter(|c| {
+            c.iter().take(2).cloned().collect::<Vec<_>>().join(" ") == command
+                || c.first() == Some(&command)
+        })
+        .count();
+    let fail = std::env::var("WRANGLER_STANDIN_FAIL").unwrap_or_default();
+    let fails = match fail.split_once('#') {
+        Some((c, n)) => c == command && n.parse() == Ok(nth),
+        None => fail == command,
+    };
+    if fails {
         bail!("A request to the Cloudflare API failed. [code: 10013]");
     }
     let message = args.flags.get("message").cloned().unwrap_or_default();

@@ -29,6 +29,10 @@ pub fn trials() -> Vec<Trial> {
             a_failing_version_is_rolled_back,
         ),
         Trial::test(
+            "deploy::a_step_wrangler_cannot_deploy_is_rolled_back",
+            a_step_wrangler_cannot_deploy_is_rolled_back,
+        ),
+        Trial::test(
             "deploy::ctrl_c_asks_and_rolls_back",
             ctrl_c_asks_and_rolls_back,
         ),
@@ -317,6 +321,30 @@ fn a_failing_version_is_rolled_back() -> Outcome {
         "{:?}",
         started.elapsed()
     );
+    Ok(())
+}
+
+fn a_step_wrangler_cannot_deploy_is_rolled_back() -> Outcome {
+    let mut r = Rollout::start("deploy-api", None)?;
+    r.start_traffic();
+    // The second `versions deploy` (the 50 % step) fails as the API would.
+    let (code, out, err) = output(
+        r.wynctl(&DEPLOY_ARGS)
+            .env("WRANGLER_STANDIN_FAIL", "versions deploy#2"),
+    )?;
+    ensure!(code == 2, "exit {code}\n{out}\n{err}");
+    ensure!(
+        err.contains("Cloudflare API failed"),
+        "wrangler's own words: {err}"
+    );
+    ensure!(out.contains(" rollback "), "{out}");
+    let (old, new) = (r.old.clone(), r.new.clone());
+    let want = vec![
+        vec![(old.clone(), 100.0)],
+        vec![(new, 10.0), (old.clone(), 90.0)],
+        vec![(old, 100.0)],
+    ];
+    ensure!(r.splits() == want, "{:?}\n{out}", r.splits());
     Ok(())
 }
 
