@@ -309,6 +309,37 @@ const twin :Workerd.Worker = (
         Ok(edge)
     }
 
+    /// The resident memory of the edge's `workerd` processes (the isolates), in bytes.
+    pub fn workerd_rss(&self) -> Option<u64> {
+        let pgid = self.child.id();
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+            let Some((head, rest)) = stat.rsplit_once(')') else {
+                continue;
+            };
+            let pgrp = rest
+                .split_whitespace()
+                .nth(2)
+                .and_then(|v| v.parse::<u32>().ok());
+            if pgrp != Some(pgid) || !head.ends_with("(workerd") {
+                continue;
+            }
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            let kb = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            if let Some(kb) = kb {
+                *total.get_or_insert(0) += kb * 1024;
+            }
+        }
+        total
+    }
+
     /// Stops the edge and starts it again on the same port with the same state directory (its
     /// Durable Objects' storage survives), then waits until it answers.
     pub fn restart(&mut self) -> Result<()> {

@@ -1,0 +1,668 @@
+//! `make soak`: the edge under sustained load with the shipped policy, then faults during load.
+//! Not part of CI: it takes about 13 minutes. Loopback only; every phase is bounded in time.
+//!
+//! The edge runs in `wrangler dev` (the real runtime with its local Cache API) in front of the
+//! demo origin, with the shipped `[vars.EDGE]` policy (origin timeout lowered to 2 s so the slow
+//! origin phase is short). The load is open-loop: requests leave at a fixed rate, 70 % of the
+//! maximum measured first, and each latency is counted from when its request was due, so a
+//! stalled edge shows as latency rather than as fewer requests (no coordinated omission).
+//! The mix: venue pages (cached, 50 %), `/api/venues` (cached, 30 %), an API answer cached for 2 s
+//! with `stale-if-error` (10 %), and `/api/echo` (never cached, 10 %), from 5,000 client addresses.
+//!
+//! Phases: the soak (`--minutes`, 10); the origin killed then restarted; the origin slower than
+//! the timeout; the metrics Durable Objects missing (a raw workerd edge without them); a flood
+//! of distinct client addresses. Results are printed and written to `docs/SOAK.md`.
+//!
+//! `soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--out docs/SOAK.md]`
+
+#![allow(clippy::print_stderr)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use wyn_edge_shared::metrics::{MetricsAnswer, Sketch};
+use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
+
+const TOKEN: &str = "soak-admin-token-0123456789abcdef";
+
+struct Args {
+    minutes: f64,
+    fault_seconds: u64,
+    load: f64,
+    out: String,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        minutes: 10.0,
+        fault_seconds: 16,
+        load: 0.7,
+        out: "docs/SOAK.md".into(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--minutes" => args.minutes = value.parse()?,
+            "--fault-seconds" => args.fault_seconds = value.parse()?,
+            "--load" => args.load = value.parse()?,
+            "--out" => args.out = value,
+            _ => bail!(
+                "unknown flag {flag}; usage: soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--out docs/SOAK.md]"
+            ),
+        }
+    }
+    anyhow::ensure!(
+        args.minutes > 0.0 && args.minutes <= 60.0,
+        "--minutes: 0 to 60"
+    );
+    anyhow::ensure!(args.load > 0.0 && args.load <= 1.0, "--load: 0 to 1");
+    anyhow::ensure!(
+        (4..=120).contains(&args.fault_seconds),
+        "--fault-seconds: 4 to 120"
+    );
+    Ok(args)
+}
+
+/// What a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Page,
+    Venues,
+    StaleIfError,
+    Echo,
+}
+
+/// How client addresses are chosen.
+#[derive(Debug, Clone, Copy)]
+enum Clients {
+    /// 5,000 addresses, reused.
+    Pool,
+    /// A new address for every request.
+    Distinct,
+}
+
+/// Request `i` of the mix: what it is, its path, its client address.
+fn request(i: u64, clients: Clients, echo_sleep_ms: u64) -> (Kind, String, String) {
+    let (kind, path) = match i % 10 {
+        0..=4 => (Kind::Page, format!("/venues/v{}", i % 200)),
+        5..=7 => (Kind::Venues, "/api/venues".to_owned()),
+        8 => (
+            Kind::StaleIfError,
+            "/api/cacheable?cc=public,s-maxage=2,stale-if-error=600&etag=soak".to_owned(),
+        ),
+        _ if echo_sleep_ms > 0 => (Kind::Echo, format!("/api/echo?sleep_ms={echo_sleep_ms}")),
+        _ => (Kind::Echo, "/api/echo?soak=1".to_owned()),
+    };
+    let n = match clients {
+        Clients::Pool => i % 5_000,
+        Clients::Distinct => i,
+    };
+    let ip = format!(
+        "10.{}.{}.{}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        (n & 0xff).max(1)
+    );
+    (kind, path, ip)
+}
+
+/// One window's outcomes.
+#[derive(Default)]
+struct Window {
+    sent: u64,
+    /// Requests not sent because too many were already waiting (the edge fell behind).
+    backlog: u64,
+    statuses: BTreeMap<(Kind, u16), u64>,
+    transport_errors: u64,
+    stale_if_error: u64,
+    latency: Sketch,
+    max_in_flight: u64,
+}
+
+impl Window {
+    fn count(&self, f: impl Fn(Kind, u16) -> bool) -> u64 {
+        self.statuses
+            .iter()
+            .filter(|((k, s), _)| f(*k, *s))
+            .map(|(_, n)| n)
+            .sum()
+    }
+    fn fivexx(&self) -> u64 {
+        self.count(|_, s| s >= 500)
+    }
+    fn summary(&self) -> String {
+        let q = |p| {
+            self.latency
+                .quantile(p)
+                .map_or("-".into(), |v| format!("{v:.1}"))
+        };
+        let codes: Vec<String> = {
+            let mut by_code: BTreeMap<u16, u64> = BTreeMap::new();
+            for ((_, s), n) in &self.statuses {
+                *by_code.entry(*s).or_default() += n;
+            }
+            by_code.iter().map(|(s, n)| format!("{s}:{n}")).collect()
+        };
+        format!(
+            "{} sent, {} | p50 {} p99 {} p99.9 {} max {} ms | in flight <= {}{}{}",
+            self.sent,
+            codes.join(" "),
+            q(0.5),
+            q(0.99),
+            q(0.999),
+            self.latency.max().map_or("-".into(), |v| format!("{v:.0}")),
+            self.max_in_flight,
+            if self.transport_errors > 0 {
+                format!(" | {} transport errors", self.transport_errors)
+            } else {
+                String::new()
+            },
+            if self.backlog > 0 {
+                format!(" | {} not sent (backlog)", self.backlog)
+            } else {
+                String::new()
+            }
+        )
+    }
+}
+
+/// The open-loop load: a fixed rate against one edge, outcomes into the current window.
+struct Load {
+    client: reqwest::Client,
+    base: String,
+    rate: f64,
+    next: AtomicU64,
+    in_flight: Arc<AtomicU64>,
+    window: Arc<Mutex<Window>>,
+    /// The earliest a request sent after `since` answered 2xx on `/api/echo`, in ms after it.
+    recovered_ms: Arc<AtomicU64>,
+}
+
+const MAX_IN_FLIGHT: u64 = 4_000;
+
+impl Load {
+    fn new(base: &str, rate: f64) -> Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .pool_max_idle_per_host(256)
+                .build()?,
+            base: base.to_owned(),
+            rate,
+            next: AtomicU64::new(0),
+            in_flight: Arc::new(AtomicU64::new(0)),
+            window: Arc::new(Mutex::new(Window::default())),
+            recovered_ms: Arc::new(AtomicU64::new(u64::MAX)),
+        })
+    }
+
+    fn take(&self) -> Window {
+        std::mem::take(&mut *self.window.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Sends at the rate for `length`, then returns the window (requests still in flight land in
+    /// the next one). `since`: requests sent after it count towards `recovered_ms`.
+    async fn run(
+        &self,
+        length: Duration,
+        clients: Clients,
+        echo_sleep_ms: u64,
+        since: Option<Instant>,
+    ) -> Window {
+        let every = Duration::from_secs_f64(1.0 / self.rate);
+        let start = tokio::time::Instant::now();
+        let mut k: u32 = 0;
+        loop {
+            let due = start + every * k;
+            k += 1;
+            if due.duration_since(start) >= length {
+                break;
+            }
+            tokio::time::sleep_until(due).await;
+            let in_flight = self.in_flight.load(Ordering::Relaxed);
+            {
+                let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+                if in_flight >= MAX_IN_FLIGHT {
+                    w.backlog += 1;
+                    continue;
+                }
+                w.sent += 1;
+                w.max_in_flight = w.max_in_flight.max(in_flight + 1);
+            }
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let (kind, path, ip) = request(i, clients, echo_sleep_ms);
+            let req = self
+                .client
+                .get(format!("{}{path}", self.base))
+                .header("cf-connecting-ip", ip);
+            let (window, in_flight, recovered) = (
+                self.window.clone(),
+                self.in_flight.clone(),
+                self.recovered_ms.clone(),
+            );
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            let due = due.into_std();
+            tokio::spawn(async move {
+                let result = req.send().await;
+                let ms = due.elapsed().as_secs_f64() * 1000.0;
+                let outcome = match result {
+                    Ok(resp) => {
+                        let stale = resp
+                            .headers()
+                            .get("cache-status")
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|v| v.contains("stale-if-error"));
+                        let status = resp.status().as_u16();
+                        // Read the body: a stream cut short is a failure too.
+                        let body_ok = resp.bytes().await.is_ok();
+                        Some((status, stale, body_ok))
+                    }
+                    Err(_) => None,
+                };
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
+                w.latency.add(ms);
+                match outcome {
+                    Some((status, stale, true)) => {
+                        *w.statuses.entry((kind, status)).or_default() += 1;
+                        w.stale_if_error += u64::from(stale);
+                        if kind == Kind::Echo
+                            && (200..300).contains(&status)
+                            && let Some(since) = since
+                            && due >= since
+                        {
+                            let after = due.duration_since(since).as_millis() as u64;
+                            recovered.fetch_min(after, Ordering::Relaxed);
+                        }
+                    }
+                    _ => w.transport_errors += 1,
+                }
+            });
+        }
+        self.take()
+    }
+
+    /// Lets what is in flight finish (at most `limit`), into the current window.
+    async fn drain(&self, limit: Duration) {
+        let started = Instant::now();
+        while self.in_flight.load(Ordering::Relaxed) > 0 && started.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The most requests a second the edge answers on the mix: 32 clients in a closed loop for 5 s.
+async fn max_rate(base: &str) -> Result<f64> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for worker in 0..32u64 {
+        let (client, done, base) = (client.clone(), done.clone(), base.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut i = worker;
+            while Instant::now() < deadline {
+                let (_, path, ip) = request(i, Clients::Pool, 0);
+                if let Ok(r) = client
+                    .get(format!("{base}{path}"))
+                    .header("cf-connecting-ip", ip)
+                    .send()
+                    .await
+                    && r.bytes().await.is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+                i += 32;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    Ok(done.load(Ordering::Relaxed) as f64 / 5.0)
+}
+
+fn mb(bytes: Option<u64>) -> String {
+    bytes.map_or("?".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
+}
+
+/// The shipped `[vars.EDGE]` policy with a 2 s origin timeout and flushes every 5 s.
+fn policy() -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(stack::root().join("wrangler.toml"))?;
+    let doc: toml::Table = toml::from_str(&text)?;
+    let mut edge = serde_json::to_value(
+        doc.get("vars")
+            .and_then(|v| v.get("EDGE"))
+            .context("no [vars.EDGE]")?,
+    )?;
+    edge["origin_timeout"] = "2s".into();
+    Ok(edge)
+}
+
+struct Report {
+    lines: Vec<String>,
+    verdicts: Vec<(bool, String)>,
+}
+
+impl Report {
+    fn line(&mut self, text: String) {
+        eprintln!("{text}");
+        self.lines.push(text);
+    }
+    fn check(&mut self, ok: bool, text: String) {
+        eprintln!("{} {text}", if ok { "PASS" } else { "FAIL" });
+        self.verdicts.push((ok, text));
+    }
+}
+
+async fn metrics(base: &str) -> Result<MetricsAnswer> {
+    let text = reqwest::Client::new()
+        .get(format!("{base}/__edge/metrics?window=15m&group_by=route"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await?
+        .text()
+        .await?;
+    serde_json::from_str(&text).with_context(|| format!("not metrics: {text}"))
+}
+
+async fn run(args: &Args, report: &mut Report) -> Result<()> {
+    let mut origin = Origin::start()?;
+    let origin_addr = origin.addr.to_string();
+    let edge_config = policy()?;
+    let vars = [
+        ("ORIGIN_URL", origin.url.clone()),
+        ("EDGE", edge_config.to_string()),
+        ("EDGE_ADMIN_TOKEN", TOKEN.to_owned()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let edge = Edge::start("soak", &vars)?;
+    let max = max_rate(&edge.url).await?;
+    let rate = (max * args.load).max(10.0);
+    report.line(format!(
+        "maximum on the mix: {max:.0} req/s (32 clients, closed loop, 5 s); soak rate {rate:.0} req/s ({:.0} %)",
+        args.load * 100.0
+    ));
+    let load = Load::new(&edge.url, rate)?;
+    // Warm up: the caches fill, the isolate settles.
+    let warm = load
+        .run(Duration::from_secs(10), Clients::Pool, 0, None)
+        .await;
+    report.line(format!("warm-up 10 s: {}", warm.summary()));
+
+    // 1. The soak.
+    let rss_start = edge.workerd_rss();
+    let windows = (args.minutes * 60.0 / 10.0).ceil() as u64;
+    let (mut total_5xx, mut total_sent, mut total_errors) = (0, 0, 0);
+    let mut p99s = Vec::new();
+    let mut rss = Vec::new();
+    for n in 1..=windows {
+        let w = load
+            .run(Duration::from_secs(10), Clients::Pool, 0, None)
+            .await;
+        let now_rss = edge.workerd_rss();
+        report.line(format!(
+            "soak {:>4}s: {} | workerd {}",
+            n * 10,
+            w.summary(),
+            mb(now_rss)
+        ));
+        total_5xx += w.fivexx();
+        total_sent += w.sent;
+        total_errors += w.transport_errors + w.backlog;
+        p99s.push(w.latency.quantile(0.99).unwrap_or(f64::NAN));
+        rss.push(now_rss.unwrap_or(0));
+    }
+    load.drain(Duration::from_secs(5)).await;
+    let rss_end = edge.workerd_rss();
+    report.check(
+        total_5xx == 0 && total_errors == 0,
+        format!("soak: {total_sent} requests in {} min at {rate:.0} req/s: {total_5xx} 5xx, {total_errors} transport errors or unsent", args.minutes),
+    );
+    if let (Some(a), Some(b)) = (rss_start, rss_end) {
+        let growth = b as f64 / a as f64 - 1.0;
+        report.check(
+            growth < 0.10,
+            format!(
+                "soak: workerd memory {} at the start, {} at the end ({:+.1} %), peak {}",
+                mb(Some(a)),
+                mb(Some(b)),
+                growth * 100.0,
+                mb(rss.iter().max().copied())
+            ),
+        );
+    }
+    let minute = (p99s.len() / 2).clamp(1, 6);
+    let first = p99s[..minute].iter().copied().fold(0.0, f64::max);
+    let last = p99s[p99s.len() - minute..]
+        .iter()
+        .copied()
+        .fold(0.0, f64::max);
+    report.check(
+        last <= first * 2.0 + 5.0,
+        format!("soak: worst 10 s p99 {first:.1} ms in the first minute, {last:.1} ms in the last"),
+    );
+
+    let fault = Duration::from_secs(args.fault_seconds);
+    // 2. The origin killed, then restarted on the same port.
+    drop(origin);
+    let down = load.run(fault / 2, Clients::Pool, 0, None).await;
+    origin = Origin::start_at(&origin_addr)?;
+    let restarted = Instant::now();
+    let back = load.run(fault / 2, Clients::Pool, 0, Some(restarted)).await;
+    load.drain(Duration::from_secs(5)).await;
+    report.line(format!(
+        "origin down {}s: {}",
+        fault.as_secs() / 2,
+        down.summary()
+    ));
+    report.line(format!(
+        "origin back {}s: {}",
+        fault.as_secs() / 2,
+        back.summary()
+    ));
+    let echo_502 = down.count(|k, s| k == Kind::Echo && s == 502);
+    let echo_other = down.count(|k, s| k == Kind::Echo && s != 502);
+    let sie_ok = down.count(|k, s| k == Kind::StaleIfError && s == 200);
+    let sie_bad = down.count(|k, s| k == Kind::StaleIfError && s != 200);
+    let cached_bad = down.count(|k, s| matches!(k, Kind::Page | Kind::Venues) && s != 200);
+    report.check(
+        echo_other <= 2 && echo_502 > 0,
+        format!("origin down: /api/echo answered 502 {echo_502} times (other: {echo_other}, requests already at the origin)"),
+    );
+    report.check(
+        sie_bad <= 2 && down.stale_if_error > 0 && cached_bad == 0,
+        format!("origin down: the stale-if-error answer served {sie_ok} times ({} marked stale-if-error, {sie_bad} not 200); cached pages and /api/venues: {cached_bad} not 200", down.stale_if_error),
+    );
+    let recovered = load.recovered_ms.load(Ordering::Relaxed);
+    report.check(
+        recovered <= 1_000,
+        format!("origin back: the first request sent after the restart that reached it answered 2xx {recovered} ms after the restart"),
+    );
+
+    // 3. The origin slower than the timeout (2 s) on /api/echo.
+    let slow = load.run(fault, Clients::Pool, 3_000, None).await;
+    let after = load
+        .run(Duration::from_secs(10), Clients::Pool, 0, None)
+        .await;
+    load.drain(Duration::from_secs(5)).await;
+    report.line(format!(
+        "origin slow {}s: {}",
+        fault.as_secs(),
+        slow.summary()
+    ));
+    report.line(format!("after slow 10s: {}", after.summary()));
+    let echo_504 = slow.count(|k, s| k == Kind::Echo && s == 504)
+        + after.count(|k, s| k == Kind::Echo && s == 504);
+    let others_bad = slow.count(|k, s| k != Kind::Echo && s >= 500);
+    // At rate r, 10 % of requests held 2 s each: about 0.2 r in flight; more means a pile-up.
+    let bound = (rate * 0.2 * 1.5 + 50.0) as u64;
+    report.check(
+        echo_504 > 0 && others_bad == 0 && slow.max_in_flight <= bound,
+        format!("origin slow: {echo_504} answers 504 at the timeout, {others_bad} other 5xx, at most {} in flight (bound {bound})", slow.max_in_flight),
+    );
+    report.check(
+        after.fivexx() == after.count(|k, s| k == Kind::Echo && s == 504),
+        format!(
+            "after slow: {} 5xx that were not the slow requests' 504s",
+            after.fivexx() - after.count(|k, s| k == Kind::Echo && s == 504)
+        ),
+    );
+
+    // 4. A flood of distinct client addresses.
+    let rss_before = edge.workerd_rss();
+    let flood_len = fault * 4;
+    let flood = load.run(flood_len, Clients::Distinct, 0, None).await;
+    load.drain(Duration::from_secs(5)).await;
+    let rss_after = edge.workerd_rss();
+    report.line(format!(
+        "key flood {}s: {}",
+        flood_len.as_secs(),
+        flood.summary()
+    ));
+    report.check(
+        flood.fivexx() == 0 && flood.count(|_, s| s == 429) == 0,
+        format!("key flood: {} distinct client addresses, {} 5xx, {} refused; workerd {} before, {} after", flood.sent, flood.fivexx(), flood.count(|_, s| s == 429), mb(rss_before), mb(rss_after)),
+    );
+    let m = metrics(&edge.url).await?;
+    report.line(format!(
+        "the edge's own count: {} requests recorded in 15 min, {} dropped",
+        m.groups.iter().map(|g| g.requests).sum::<u64>(),
+        m.dropped
+    ));
+
+    // 5. The metrics Durable Objects missing: a raw workerd edge without them.
+    let bare = Edge::start_workerd_with(
+        "soak-no-objects",
+        &vars,
+        Workerd {
+            no_objects: true,
+            ..Workerd::default()
+        },
+    )?;
+    let load2 = Load::new(&bare.url, rate)?;
+    let w = load2.run(fault, Clients::Pool, 0, None).await;
+    load2.drain(Duration::from_secs(5)).await;
+    // Raw workerd has no Cache API: every request goes to the origin.
+    report.line(format!(
+        "no metrics objects {}s: {}",
+        fault.as_secs(),
+        w.summary()
+    ));
+    let m = metrics(&bare.url).await?;
+    // Every request is accounted for: held in the isolate (unflushed) or counted as dropped.
+    let held: u64 = m.groups.iter().map(|g| g.requests).sum();
+    report.check(
+        w.fivexx() == 0 && w.transport_errors == 0 && held + m.dropped >= w.sent,
+        format!("metrics objects missing: {} requests, {} 5xx; the isolate holds {held} unflushed and counted {} it could not keep", w.sent, w.fivexx(), m.dropped),
+    );
+    drop(bare);
+    drop(edge);
+    drop(origin);
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("MemTotal:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        })
+        .map_or("?".into(), |kb| {
+            format!("{:.0} GiB", kb as f64 / 1_048_576.0)
+        });
+    format!("{cpu}, {cores} cores, {mem}")
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    stack::watchdog(Duration::from_secs((args.minutes * 60.0) as u64 + 15 * 60));
+    stack::ensure_worker_built()?;
+    let mut report = Report {
+        lines: Vec::new(),
+        verdicts: Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(run(&args, &mut report));
+    stack::kill_all();
+    result?;
+    let failed = report.verdicts.iter().filter(|(ok, _)| !ok).count();
+    let mut doc = String::new();
+    let _ = writeln!(
+        doc,
+        "# Soak and fault runs\n\nGenerated by `make soak` (tests/src/bin/soak.rs) on {} UTC, on {}. Do not edit by hand.\n",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        machine()
+    );
+    let _ = writeln!(doc, "## Verdicts\n");
+    for (ok, text) in &report.verdicts {
+        let _ = writeln!(doc, "- {} {text}", if *ok { "PASS" } else { "FAIL" });
+    }
+    let _ = writeln!(doc, "\n## Every window\n\n```");
+    for l in &report.lines {
+        let _ = writeln!(doc, "{l}");
+    }
+    let _ = writeln!(doc, "```");
+    let out = stack::root().join(&args.out);
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&out, doc)?;
+    eprintln!(
+        "soak: {} checks, {failed} failed; written to {}",
+        report.verdicts.len(),
+        out.display()
+    );
+    if failed > 0 {
+        bail!("{failed} soak checks failed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mix_and_the_clients() {
+        let kinds: Vec<Kind> = (0..10).map(|i| request(i, Clients::Pool, 0).0).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Page).count(), 5);
+        assert_eq!(kinds.iter().filter(|k| **k == Kind::Echo).count(), 1);
+        assert_eq!(
+            request(9, Clients::Pool, 3_000).1,
+            "/api/echo?sleep_ms=3000"
+        );
+        assert_eq!(
+            request(1, Clients::Pool, 0).2,
+            request(5_001, Clients::Pool, 0).2
+        );
+        assert_ne!(
+            request(1, Clients::Distinct, 0).2,
+            request(5_001, Clients::Distinct, 0).2
+        );
+        assert_eq!(request(70_000, Clients::Distinct, 0).2, "10.1.17.112");
+    }
+}
