@@ -521,12 +521,20 @@ fn exchange(
     request: &[(String, String)],
     response: &Response,
 ) -> Exchange {
-    let headers = response.headers();
-    let mut names: Vec<&str> = POLICY_RESPONSE_HEADERS.to_vec();
-    names.extend(["set-cookie", "content-length"]);
-    let response_headers = names
-        .into_iter()
-        .filter_map(|n| header(&headers, n).map(|v| (n.to_owned(), v)))
+    let mut names = super::glue::Lines::default();
+    for name in POLICY_RESPONSE_HEADERS
+        .iter()
+        .chain(&["set-cookie", "content-length"])
+    {
+        names.push(name);
+    }
+    // One crossing for all of them.
+    let values = super::glue::values(&response.headers(), names.as_str());
+    let response_headers = POLICY_RESPONSE_HEADERS
+        .iter()
+        .chain(&["set-cookie", "content-length"])
+        .zip(super::glue::split_values(&values))
+        .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
         .collect();
     let method = if req_method == "HEAD" {
         "GET"
@@ -830,10 +838,18 @@ fn revalidate_in_background(
             .map(|(_, v)| ((*name).to_owned(), v.clone()))
     })
     .collect();
-    let headers = super::upstream::upstream_headers(req, settings, &validators).ok();
     let url = req.url();
     let target = crate::forwarding::upstream_url(&origin, url.path_and_query);
     let full_url = format!("{}://{}{}", url.scheme, url.authority, url.path_and_query);
+    let fetch = super::upstream::start(
+        req,
+        settings,
+        &validators,
+        "GET",
+        &target,
+        &JsValue::UNDEFINED,
+        settings.config.origin_timeout,
+    );
     let (settings, primary, request, plan, ctx2) = (
         Rc::clone(settings),
         primary.to_owned(),
@@ -849,15 +865,7 @@ fn revalidate_in_background(
             .collect();
     ctx.wait_until(async move {
         let _leader = leader;
-        let Some(headers) = headers else { return };
-        let init = web_sys::RequestInit::new();
-        init.set_method("GET");
-        init.set_headers(&headers);
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-        let Ok(response) =
-            super::upstream::fetch_with_timeout(&target, &init, settings.config.origin_timeout)
-                .await
-        else {
+        let Ok(response) = super::upstream::settle(fetch).await else {
             return;
         };
         let now = now();
@@ -883,9 +891,6 @@ fn revalidate_in_background(
             }
             return;
         }
-        let Ok(response) = super::upstream::filter_response(response) else {
-            return;
-        };
         let vary =
             key::vary_names(header(&response.headers(), "vary").as_deref()).unwrap_or_default();
         let mut facts = request.clone();
