@@ -48,6 +48,33 @@ thread_local! {
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
     /// Keys whose origin fetch is under way in this isolate.
     static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Primary keys whose last answer could not be stored, and until when (ms since the epoch):
+    /// misses for them are not coalesced, as a wait for a fetch that fills no cache only adds
+    /// its latency to every waiting request (Varnish calls this hit-for-pass).
+    static PASS: RefCell<lru::LruCache<String, f64>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
+}
+
+/// How long a key whose answer could not be stored is not coalesced.
+const PASS_FOR_MS: f64 = 60_000.0;
+
+fn passes(primary: &str) -> bool {
+    PASS.with(|p| {
+        p.borrow_mut()
+            .get(primary)
+            .is_some_and(|until| js_sys::Date::now() < *until)
+    })
+}
+
+fn set_pass(primary: &str, on: bool) {
+    PASS.with(|p| {
+        let mut p = p.borrow_mut();
+        if on {
+            p.put(primary.to_owned(), js_sys::Date::now() + PASS_FOR_MS);
+        } else {
+            p.pop(primary);
+        }
+    });
 }
 
 /// Keys waiting on a fetch in this isolate (memory held by coalescing).
@@ -273,7 +300,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     }
     // Coalescing: one fetch per key in this isolate; the others wait for it and read the cache.
     let mut leader = None;
-    if plan.store && stale.is_none() {
+    if plan.store && stale.is_none() && !passes(&primary) {
         leader = Leader::claim(&primary_url);
         if leader.is_none() {
             let limit = settings.config.origin_timeout;
@@ -715,6 +742,7 @@ pub fn complete(
     }
     let vary_header = header(&response.headers(), "vary");
     let Some(vary) = key::vary_names(vary_header.as_deref()) else {
+        set_pass(&primary, true);
         let _ = response.headers().set(
             "cache-status",
             &status.detail(NotStored::VaryStar.detail()).header(),
@@ -732,6 +760,7 @@ pub fn complete(
     let ex = exchange(&req.method, &full_url, &facts, &response);
     match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
         Ok(meta) => {
+            set_pass(&primary, false);
             VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
             let client = store(
                 ctx,
@@ -747,6 +776,7 @@ pub fn complete(
             Ok(client)
         }
         Err(why) => {
+            set_pass(&primary, true);
             let _ = response.headers().set(
                 "cache-status",
                 &status.detail(cache_status_detail(why)).header(),
