@@ -45,20 +45,20 @@ mod entry {
     use crate::runtime::cache::Lookup;
     use crate::runtime::{self, Incoming, Settings, rate_limit, text_response};
 
+    // The runtime's own request: `worker::Request` would read its method, URL, headers and `cf`
+    // across the boundary before the pipeline asks for any of them.
     #[event(fetch)]
     async fn fetch(
-        req: worker::Request,
+        req: web_sys::Request,
         env: Env,
         ctx: Context,
     ) -> worker::Result<web_sys::Response> {
         let settings = runtime::settings(&env);
-        // A handle clone: `Request::clone` (the JS method) would tee the body.
-        let req = Incoming::new(Clone::clone(req.inner()));
+        let req = Incoming::new(req);
         let result = pipeline(&req, &settings, &env, &ctx).await;
-        let refused = matches!(&result, Err(e) if e.kind == wyn_edge_shared::problem::ProblemType::QuotaExceeded);
-        let response = runtime::respond(result, &req, &settings);
-        runtime::observe(&req, &settings, &response, refused);
-        runtime::metrics::maybe_flush(&settings, &env, &ctx);
+        let now = js_sys::Date::now();
+        let response = runtime::finish(result, &req, &settings, now);
+        runtime::metrics::maybe_flush(&settings, &env, &ctx, now);
         Ok(response)
     }
 
@@ -101,7 +101,7 @@ mod entry {
         let limits = rate_limit::check(req, settings, env).await?;
         // 3. cache lookup
         let pending = match runtime::cache::lookup(req, settings, env, ctx).await {
-            Lookup::Hit(response) => return Ok(with_limits(response, limits.as_ref())),
+            Lookup::Hit(response) => return Ok(with_limits(req, response, limits.as_ref())),
             Lookup::Bypass(detail) => Err(detail),
             Lookup::Forward(pending) => Ok(pending),
         };
@@ -112,9 +112,7 @@ mod entry {
             .map_err(|_| EdgeError::origin_not_configured())?;
         let validators = pending.as_ref().map_or(&[][..], |p| &p.conditional[..]);
         let asked = js_sys::Date::now();
-        let result = runtime::upstream::forward(req, origin, settings, validators)
-            .await
-            .and_then(runtime::upstream::filter_response);
+        let result = runtime::upstream::forward(req, origin, settings, validators).await;
         req.origin_ms.set(Some(js_sys::Date::now() - asked));
         // 5. response filter and cache store
         let response = match pending {
@@ -127,15 +125,16 @@ mod entry {
                 response
             }
         };
-        Ok(with_limits(response, limits.as_ref()))
+        Ok(with_limits(req, response, limits.as_ref()))
     }
 
     fn with_limits(
+        req: &Incoming,
         response: web_sys::Response,
         limits: Option<&crate::rate_limit::Limits>,
     ) -> web_sys::Response {
         if let Some(limits) = limits {
-            rate_limit::add_headers(&response, limits);
+            rate_limit::add_headers(req, limits);
         }
         response
     }

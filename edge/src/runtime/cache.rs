@@ -48,6 +48,33 @@ thread_local! {
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
     /// Keys whose origin fetch is under way in this isolate.
     static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Primary keys whose last answer could not be stored, and until when (ms since the epoch):
+    /// misses for them are not coalesced, as a wait for a fetch that fills no cache only adds
+    /// its latency to every waiting request (Varnish calls this hit-for-pass).
+    static PASS: RefCell<lru::LruCache<String, f64>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
+}
+
+/// How long a key whose answer could not be stored is not coalesced.
+const PASS_FOR_MS: f64 = 60_000.0;
+
+fn passes(primary: &str) -> bool {
+    PASS.with(|p| {
+        p.borrow_mut()
+            .get(primary)
+            .is_some_and(|until| js_sys::Date::now() < *until)
+    })
+}
+
+fn set_pass(primary: &str, on: bool) {
+    PASS.with(|p| {
+        let mut p = p.borrow_mut();
+        if on {
+            p.put(primary.to_owned(), js_sys::Date::now() + PASS_FOR_MS);
+        } else {
+            p.pop(primary);
+        }
+    });
 }
 
 /// Keys waiting on a fetch in this isolate (memory held by coalescing).
@@ -273,7 +300,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     }
     // Coalescing: one fetch per key in this isolate; the others wait for it and read the cache.
     let mut leader = None;
-    if plan.store && stale.is_none() {
+    if plan.store && stale.is_none() && !passes(&primary) {
         leader = Leader::claim(&primary_url);
         if leader.is_none() {
             let limit = settings.config.origin_timeout;
@@ -521,12 +548,20 @@ fn exchange(
     request: &[(String, String)],
     response: &Response,
 ) -> Exchange {
-    let headers = response.headers();
-    let mut names: Vec<&str> = POLICY_RESPONSE_HEADERS.to_vec();
-    names.extend(["set-cookie", "content-length"]);
-    let response_headers = names
-        .into_iter()
-        .filter_map(|n| header(&headers, n).map(|v| (n.to_owned(), v)))
+    let mut names = super::glue::Lines::default();
+    for name in POLICY_RESPONSE_HEADERS
+        .iter()
+        .chain(&["set-cookie", "content-length"])
+    {
+        names.push(name);
+    }
+    // One crossing for all of them.
+    let values = super::glue::values(&response.headers(), names.as_str());
+    let response_headers = POLICY_RESPONSE_HEADERS
+        .iter()
+        .chain(&["set-cookie", "content-length"])
+        .zip(super::glue::split_values(&values))
+        .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
         .collect();
     let method = if req_method == "HEAD" {
         "GET"
@@ -707,6 +742,7 @@ pub fn complete(
     }
     let vary_header = header(&response.headers(), "vary");
     let Some(vary) = key::vary_names(vary_header.as_deref()) else {
+        set_pass(&primary, true);
         let _ = response.headers().set(
             "cache-status",
             &status.detail(NotStored::VaryStar.detail()).header(),
@@ -724,6 +760,7 @@ pub fn complete(
     let ex = exchange(&req.method, &full_url, &facts, &response);
     match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
         Ok(meta) => {
+            set_pass(&primary, false);
             VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
             let client = store(
                 ctx,
@@ -739,6 +776,7 @@ pub fn complete(
             Ok(client)
         }
         Err(why) => {
+            set_pass(&primary, true);
             let _ = response.headers().set(
                 "cache-status",
                 &status.detail(cache_status_detail(why)).header(),
@@ -830,10 +868,18 @@ fn revalidate_in_background(
             .map(|(_, v)| ((*name).to_owned(), v.clone()))
     })
     .collect();
-    let headers = super::upstream::upstream_headers(req, settings, &validators).ok();
     let url = req.url();
     let target = crate::forwarding::upstream_url(&origin, url.path_and_query);
     let full_url = format!("{}://{}{}", url.scheme, url.authority, url.path_and_query);
+    let fetch = super::upstream::start(
+        req,
+        settings,
+        &validators,
+        "GET",
+        &target,
+        &JsValue::UNDEFINED,
+        settings.config.origin_timeout,
+    );
     let (settings, primary, request, plan, ctx2) = (
         Rc::clone(settings),
         primary.to_owned(),
@@ -849,15 +895,7 @@ fn revalidate_in_background(
             .collect();
     ctx.wait_until(async move {
         let _leader = leader;
-        let Some(headers) = headers else { return };
-        let init = web_sys::RequestInit::new();
-        init.set_method("GET");
-        init.set_headers(&headers);
-        init.set_redirect(web_sys::RequestRedirect::Manual);
-        let Ok(response) =
-            super::upstream::fetch_with_timeout(&target, &init, settings.config.origin_timeout)
-                .await
-        else {
+        let Ok(response) = super::upstream::settle(fetch).await else {
             return;
         };
         let now = now();
@@ -883,9 +921,6 @@ fn revalidate_in_background(
             }
             return;
         }
-        let Ok(response) = super::upstream::filter_response(response) else {
-            return;
-        };
         let vary =
             key::vary_names(header(&response.headers(), "vary").as_deref()).unwrap_or_default();
         let mut facts = request.clone();

@@ -1,9 +1,10 @@
 //! The CORS phase in the runtime: preflights answered from the policy, and the actual response's
 //! headers set last.
 
-use web_sys::{Headers, Response, ResponseInit};
+use web_sys::Response;
 
-use super::{Incoming, Settings, header};
+use super::glue::{self, Lines};
+use super::{Incoming, Settings};
 use crate::cors::{self, CORS_RESPONSE_HEADERS, Preflight};
 use crate::error::EdgeError;
 use crate::rate_limit::path_pattern::normalize;
@@ -25,51 +26,51 @@ pub fn preflight(req: &Incoming, settings: &Settings) -> Option<Result<Response,
     };
     Some(match decision {
         Preflight::Allowed(allowed) => {
-            let headers = Headers::new().map_err(|_| EdgeError::internal());
-            headers.and_then(|headers| {
-                for (name, value) in allowed.pairs() {
-                    let _ = headers.set(name, value);
-                }
-                let init = ResponseInit::new();
-                init.set_status(204);
-                init.set_headers(&headers);
-                Response::new_with_opt_str_and_init(None, &init).map_err(|_| EdgeError::internal())
-            })
+            let mut pairs = Lines::default();
+            for (name, value) in allowed.pairs() {
+                pairs.pair(name, value);
+            }
+            glue::make_response(204, None, pairs.as_str()).map_err(|_| EdgeError::internal())
         }
         Preflight::Refused(why) => Err(EdgeError::cors_refused(why)),
     })
 }
 
-/// Sets the CORS headers of an actual response on a covered route.
-pub fn apply(response: &Response, req: &Incoming, settings: &Settings) {
+/// The CORS headers of an actual response on a covered route, as edits: `vary` and
+/// `has_allow_origin` (whether the response carries an `Access-Control-Allow-Origin`) are
+/// what the response says before them.
+pub fn apply(
+    req: &Incoming,
+    settings: &Settings,
+    vary: Option<&str>,
+    has_allow_origin: bool,
+    drop: &mut Lines,
+    set: &mut Lines,
+) {
     let Some(policy) = &settings.cors else { return };
     if !policy.covers(&normalize(req.path())) {
         return;
     }
-    let headers = response.headers();
     let actual = policy.actual(req.origin());
     // The origin's own CORS headers would mix with ours (its `Allow-Credentials: true` beside our
     // `Allow-Origin`), so they go whenever ours are set, or whenever it sent an `Allow-Origin`.
-    if policy.strips_origin_headers()
-        && (actual.allow_origin.is_some()
-            || headers.has("access-control-allow-origin").unwrap_or(false))
-    {
+    if policy.strips_origin_headers() && (actual.allow_origin.is_some() || has_allow_origin) {
         for name in CORS_RESPONSE_HEADERS {
-            let _ = headers.delete(name);
+            drop.push(name);
         }
     }
     if let Some(allow) = actual.allow_origin {
-        let _ = headers.set("access-control-allow-origin", allow);
+        set.pair("access-control-allow-origin", allow);
         // Resource timing (and so Server-Timing) readable by the allowed origins only.
-        let _ = headers.set("timing-allow-origin", allow);
+        set.pair("timing-allow-origin", allow);
         if actual.credentials {
-            let _ = headers.set("access-control-allow-credentials", "true");
+            set.pair("access-control-allow-credentials", "true");
         }
         if let Some(expose) = actual.expose {
-            let _ = headers.set("access-control-expose-headers", expose);
+            set.pair("access-control-expose-headers", expose);
         }
     }
-    if let Some(vary) = cors::vary_with_origin(header(&headers, "vary").as_deref()) {
-        let _ = headers.set("vary", &vary);
+    if let Some(vary) = cors::vary_with_origin(vary) {
+        set.pair("vary", &vary);
     }
 }

@@ -112,6 +112,6 @@ async fn run_probe(url: &str, settings: &Settings) -> ProbeOutcome {
             }
         }
         Err(FetchFailure::TimedOut) => ProbeOutcome::TimedOut(timeout),
-        Err(FetchFailure::Unreachable) => ProbeOutcome::Unreachable,
+        Err(FetchFailure::Unreachable | FetchFailure::Invalid) => ProbeOutcome::Unreachable,
     }
 }

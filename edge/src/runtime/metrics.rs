@@ -29,9 +29,8 @@ fn now_minute() -> u64 {
 }
 
 /// Flushes when due; the work runs after the response, in `waitUntil`.
-pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context) {
+pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context, now: f64) {
     let config = &settings.config.metrics;
-    let now = js_sys::Date::now();
     let batches = {
         let mut recorder = settings.metrics.borrow_mut();
         if !recorder.flush_due(

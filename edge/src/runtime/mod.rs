@@ -7,6 +7,7 @@
 pub mod admin_api;
 pub mod cache;
 pub mod cors;
+pub mod glue;
 pub mod health;
 pub mod metrics;
 pub mod purges;
@@ -15,10 +16,8 @@ pub mod rate_limiter_object;
 pub mod settings;
 pub mod upstream;
 
-use std::cell::OnceCell;
-
 use wasm_bindgen::JsValue;
-use web_sys::{Headers, Request, Response, ResponseInit};
+use web_sys::{Headers, Request, Response};
 use wyn_edge_shared::{REQUEST_ID_HEADER, problem};
 
 pub use settings::{Settings, settings};
@@ -31,6 +30,35 @@ use crate::{admin, forwarding, request_id};
 extern "C" {
     #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
     pub(crate) fn random_uuid() -> String;
+}
+
+/// Request headers read in one crossing when the request arrives: those most requests need (the
+/// request id, the client address, CORS, the cache key and freshness, the body size). Others are
+/// read on demand.
+const PREFETCH: [&str; 19] = [
+    REQUEST_ID_HEADER,
+    "cf-connecting-ip",
+    "origin",
+    "connection",
+    "content-length",
+    "range",
+    "cache-control",
+    "pragma",
+    "authorization",
+    "cookie",
+    "if-none-match",
+    "access-control-request-method",
+    "access-control-request-headers",
+    "access-control-request-private-network",
+    "rsc",
+    "next-router-state-tree",
+    "next-router-prefetch",
+    "next-router-segment-prefetch",
+    "next-url",
+];
+
+thread_local! {
+    static PREFETCH_NAMES: String = PREFETCH.join("\n");
 }
 
 /// What the pipeline knows about the request it is handling.
@@ -48,50 +76,60 @@ pub struct Incoming {
     pub started_ms: f64,
     /// `CF-Connecting-IP`: the only client address the edge believes.
     pub connecting_ip: Option<String>,
-    origin: OnceCell<Option<String>>,
     preflight: bool,
     replay: std::cell::RefCell<Option<Vec<u8>>>,
-    /// Headers already read, by name (the request's headers never change).
+    /// The [`PREFETCH`] headers' values, in that order.
+    prefetched: Vec<Option<String>>,
+    /// Other headers already read, by name (the request's headers never change).
     read: std::cell::RefCell<Vec<(String, Option<String>)>>,
     /// Time from the origin fetch to its response head, ms.
     pub origin_ms: std::cell::Cell<Option<f64>>,
+    /// Headers for the response the pipeline answers with (the rate-limit fields).
+    deferred: std::cell::RefCell<glue::Lines>,
 }
 
 impl Incoming {
-    /// Wraps the runtime's request.
+    /// Wraps the runtime's request: its method, URL and [`PREFETCH`] headers in one crossing.
     pub fn new(raw: Request) -> Self {
-        let headers = raw.headers();
-        let request_id = request_id::accept(header(&headers, REQUEST_ID_HEADER).as_deref())
-            .map_or_else(random_uuid, str::to_owned);
-        let connecting_ip = header(&headers, "cf-connecting-ip");
-        let method = raw.method();
-        let origin = OnceCell::new();
-        // Only an OPTIONS can be a preflight: other methods pay no header reads for it.
-        let preflight = method == "OPTIONS" && {
-            let o = header(&headers, "origin");
-            let is = crate::rate_limit::is_preflight(
-                &method,
-                o.is_some(),
-                headers
-                    .has("access-control-request-method")
-                    .unwrap_or(false),
-            );
-            let _ = origin.set(o);
-            is
+        let facts = PREFETCH_NAMES.with(|names| glue::request_facts(&raw, names));
+        let mut lines = facts.splitn(3, '\n');
+        let method = lines.next().unwrap_or_default().to_owned();
+        let url = lines.next().unwrap_or_default().to_owned();
+        let mut prefetched: Vec<Option<String>> =
+            glue::split_values(lines.next().unwrap_or_default())
+                .map(|v| v.map(str::to_owned))
+                .collect();
+        prefetched.resize(PREFETCH.len(), None);
+        let value = |name: &str| {
+            PREFETCH
+                .iter()
+                .position(|n| *n == name)
+                .and_then(|i| prefetched[i].as_deref())
         };
+        let request_id =
+            request_id::accept(value(REQUEST_ID_HEADER)).map_or_else(random_uuid, str::to_owned);
+        let connecting_ip = value("cf-connecting-ip").map(str::to_owned);
+        // Only an OPTIONS can be a preflight.
+        let preflight = method == "OPTIONS"
+            && crate::rate_limit::is_preflight(
+                &method,
+                value("origin").is_some(),
+                value("access-control-request-method").is_some(),
+            );
         Self {
             method,
-            url: raw.url(),
-            headers,
+            url,
+            headers: raw.headers(),
             raw,
             request_id,
             started_ms: js_sys::Date::now(),
             connecting_ip,
-            origin,
             preflight,
             replay: std::cell::RefCell::new(None),
+            prefetched,
             read: std::cell::RefCell::new(Vec::new()),
             origin_ms: std::cell::Cell::new(None),
+            deferred: std::cell::RefCell::new(glue::Lines::default()),
         }
     }
 
@@ -109,9 +147,13 @@ impl Incoming {
         self.url().path()
     }
 
-    /// One request header, read across the JS boundary once per request whatever asks for it
-    /// (the rate limits, the cache key, the freshness check and the upstream filter all may).
+    /// One request header: from the prefetched ones, or read across the JS boundary once per
+    /// request whatever asks for it (the rate limits, the cache key, the freshness check and the
+    /// upstream filter all may).
     pub fn header(&self, name: &str) -> Option<String> {
+        if let Some(i) = PREFETCH.iter().position(|n| *n == name) {
+            return self.prefetched[i].clone();
+        }
         if let Some((_, value)) = self.read.borrow().iter().find(|(n, _)| n == name) {
             return value.clone();
         }
@@ -120,6 +162,11 @@ impl Incoming {
             .borrow_mut()
             .push((name.to_owned(), value.clone()));
         value
+    }
+
+    /// Adds a header to the response the pipeline answers with (set when it is sent).
+    pub fn defer_header(&self, name: &str, value: &str) {
+        self.deferred.borrow_mut().pair(name, value);
     }
 
     /// The budget owner for rate limits.
@@ -133,9 +180,17 @@ impl Incoming {
         self.preflight
     }
 
-    /// The `Origin` header, read once.
+    /// The `Origin` header.
     pub fn origin(&self) -> Option<&str> {
-        self.origin.get_or_init(|| self.header("origin")).as_deref()
+        self.prefetched("origin")
+    }
+
+    /// A [`PREFETCH`] header's value.
+    fn prefetched(&self, name: &str) -> Option<&str> {
+        PREFETCH
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| self.prefetched[i].as_deref())
     }
 
     /// Keeps a body read into memory (to hash it) for the upstream request.
@@ -185,62 +240,83 @@ impl Incoming {
     }
 }
 
-/// Records the request's outcome in the isolate's metrics and sets `Server-Timing`. The span is
-/// arrival to response head: it stays true in production, where timers only move across I/O.
-pub fn observe(req: &Incoming, settings: &Settings, response: &Response, refused: bool) {
-    let now = js_sys::Date::now();
-    let total = (now - req.started_ms).max(0.0);
+/// Response headers the finishing step reads, in one crossing: for metrics (`Cache-Status`,
+/// `Content-Length`) and CORS (`Vary`, `Access-Control-Allow-Origin`).
+const FINISH_READS: &str = "cache-status\ncontent-length\nvary\naccess-control-allow-origin";
+
+/// Turns the pipeline's result into the response sent to the client, and records it.
+///
+/// On it go the request id, the deferred rate-limit fields, CORS headers (last, after any cache
+/// lookup, so a stored response never carries another origin's headers; the edge's own errors
+/// get them too, so a page can read its 429) and `Server-Timing`, all in one crossing. The
+/// outcome goes into the isolate's metrics; the span is arrival to response head, which stays
+/// true in production, where timers only move across I/O.
+pub fn finish(
+    result: Result<Response, EdgeError>,
+    req: &Incoming,
+    settings: &Settings,
+    now: f64,
+) -> Response {
+    let refused = matches!(&result, Err(e) if e.kind == problem::ProblemType::QuotaExceeded);
+    let (response, status, mut set) = match result {
+        // Responses the pipeline built or rebuilt have mutable headers.
+        Ok(response) => {
+            let mut set = std::mem::take(&mut *req.deferred.borrow_mut());
+            set.pair(REQUEST_ID_HEADER, &req.request_id);
+            (response, None, set)
+        }
+        Err(error) => {
+            let status = error.kind.status();
+            (
+                problem_response(&error, req),
+                Some(status),
+                glue::Lines::default(),
+            )
+        }
+    };
     let headers = response.headers();
-    let cache = crate::metrics::cache_class(header(&headers, "cache-status").as_deref());
+    let facts = glue::values(&headers, FINISH_READS);
+    let mut facts = glue::split_values(&facts);
+    let mut next = || facts.next().flatten();
+    let (cache_status, length, vary, allow_origin) = (next(), next(), next(), next());
+    let mut drop = glue::Lines::default();
+    if !req.is_preflight() {
+        cors::apply(
+            req,
+            settings,
+            vary,
+            allow_origin.is_some(),
+            &mut drop,
+            &mut set,
+        );
+    }
+    let total = (now - req.started_ms).max(0.0);
+    let cache = crate::metrics::cache_class(cache_status);
     let origin = req.origin_ms.get();
-    let _ = headers.set(
+    set.pair(
         "server-timing",
         &crate::metrics::server_timing(total, origin, cache),
     );
-    let bytes_out = header(&headers, "content-length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
+    glue::edit(&headers, drop.as_str(), set.as_str());
     let outcome = crate::metrics::Outcome {
         now_ms: now,
         path: req.path(),
         method: &req.method,
-        status: response.status(),
+        status: status.unwrap_or_else(|| response.status()),
         cache,
         rate_limit: if refused { "refused" } else { "pass" },
         version: &settings.version,
         total_ms: total,
         origin_ms: origin,
-        bytes_out,
+        bytes_out: length.and_then(|l| l.parse().ok()).unwrap_or(0),
     };
     settings.metrics.borrow_mut().record(&outcome);
+    response
 }
 
 /// Reads one header; a failed read (an invalid name) counts as absent.
 pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
-}
-
-/// Turns the pipeline's result into the response sent to the client, with the request id on it.
-///
-/// CORS headers go on last, after any cache lookup, so a stored response never carries another
-/// origin's headers; the edge's own errors get them too, so a page can read its 429.
-pub fn respond(
-    result: Result<Response, EdgeError>,
-    req: &Incoming,
-    settings: &Settings,
-) -> Response {
-    let response = match result {
-        Ok(response) => {
-            // Responses the pipeline built or rebuilt have mutable headers.
-            let _ = response.headers().set(REQUEST_ID_HEADER, &req.request_id);
-            response
-        }
-        Err(error) => problem_response(&error, req),
-    };
-    if !req.is_preflight() {
-        cors::apply(&response, req, settings);
-    }
-    response
 }
 
 fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
@@ -280,23 +356,14 @@ pub fn text_response(
     body: &str,
     extra: &[(&str, &str)],
 ) -> Response {
-    let headers = Headers::new().unwrap_or_else(|_| unreachable_headers());
-    let _ = headers.set("content-type", content_type);
-    let _ = headers.set("cache-control", "no-store");
-    let _ = headers.set("x-content-type-options", "nosniff");
+    let mut pairs = glue::Lines::default();
+    pairs.pair("content-type", content_type);
+    pairs.pair("cache-control", "no-store");
+    pairs.pair("x-content-type-options", "nosniff");
     for (name, value) in extra {
-        let _ = headers.set(name, value);
+        pairs.pair(name, value);
     }
-    let init = ResponseInit::new();
-    init.set_status(status);
-    init.set_headers(&headers);
-    Response::new_with_opt_str_and_init(Some(body), &init)
-        .or_else(|_| Response::new_with_opt_str_and_init(None, &ResponseInit::new()))
+    glue::make_response(status, Some(body), pairs.as_str())
+        .or_else(|_| Response::new())
         .unwrap_or_else(|e| wasm_bindgen::throw_val(e))
-}
-
-fn unreachable_headers() -> Headers {
-    wasm_bindgen::throw_val(JsValue::from_str(
-        "the runtime cannot create a Headers object",
-    ))
 }

@@ -2,7 +2,6 @@
 //! Objects, the answer's headers, and the admin report.
 
 use wasm_bindgen::JsValue;
-use web_sys::Response;
 use worker::{Env, Method, Request, RequestInit};
 use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
 use wyn_edge_shared::config::rate_limit::{Mode, Scope};
@@ -92,12 +91,11 @@ async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<
     response.json().await
 }
 
-/// Adds `RateLimit-Policy` and `RateLimit` to a response.
-pub fn add_headers(response: &Response, limits: &Limits) {
+/// Adds `RateLimit-Policy` and `RateLimit` to the response the request is answered with.
+pub fn add_headers(req: &Incoming, limits: &Limits) {
     if let Some((policy, remaining)) = limits.fields() {
-        let headers = response.headers();
-        let _ = headers.set("ratelimit-policy", &policy);
-        let _ = headers.set("ratelimit", &remaining);
+        req.defer_header("ratelimit-policy", &policy);
+        req.defer_header("ratelimit", &remaining);
     }
 }
 

@@ -12,6 +12,7 @@ use worker::Env;
 
 use crate::cache::CacheRules;
 use crate::cors::Cors;
+use crate::forwarding::{CLIENT_MAY_NOT_SET, HOP_BY_HOP};
 use crate::metrics::Recorder;
 use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
@@ -59,6 +60,7 @@ fn binding(env: &Env, name: &str) -> JsValue {
 }
 
 fn load(env: &Env) -> Settings {
+    super::glue::configure(&HOP_BY_HOP.join("\n"), &CLIENT_MAY_NOT_SET.join("\n"));
     let edge = binding(env, EDGE_VAR);
     let parsed = if edge.is_undefined() {
         Ok(EdgeConfig::default())

@@ -7,16 +7,16 @@
 
 use std::time::Duration;
 
+use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{
-    AbortController, Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit,
-};
+use web_sys::{AbortController, Headers, Request, RequestInit, Response};
 use wyn_edge_shared::REQUEST_ID_HEADER;
 
+use super::glue::{self, Lines};
 use super::{Incoming, Settings, header};
 use crate::error::EdgeError;
-use crate::forwarding::{self, CLIENT_MAY_NOT_SET, HOP_BY_HOP};
+use crate::forwarding;
 
 /// Why an upstream fetch gave no response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,59 +25,98 @@ pub enum FetchFailure {
     Unreachable,
     /// No response head within the timeout; the fetch was aborted.
     TimedOut,
+    /// A response the runtime cannot represent (the origin sent status 999).
+    Invalid,
 }
 
-/// Streams `req` to `origin` and returns the origin's response as is.
+/// Streams `req` to `origin` (with `extra` headers: validators when revalidating a stored copy)
+/// and returns the origin's response through the response filter, in one crossing.
 pub async fn forward(
     req: &Incoming,
     origin: &str,
     settings: &Settings,
     extra: &[(String, String)],
 ) -> Result<Response, EdgeError> {
-    let headers = upstream_headers(req, settings, extra)?;
-    let init = RequestInit::new();
-    init.set_method(&req.method);
-    init.set_headers(&headers);
-    init.set_redirect(RequestRedirect::Manual);
-    if let Some(body) = req.upstream_body() {
-        init.set_body(&body);
-    }
+    let body = req.upstream_body().unwrap_or(JsValue::UNDEFINED);
     let target = forwarding::upstream_url(origin, req.url().path_and_query);
     let timeout = settings.config.origin_timeout;
-    match fetch_with_timeout(&target, &init, timeout).await {
+    match settle(start(req, settings, extra, "", &target, &body, timeout)).await {
         Ok(response) => Ok(response),
         Err(FetchFailure::Unreachable) => Err(EdgeError::origin_unreachable()),
         Err(FetchFailure::TimedOut) => Err(EdgeError::origin_timeout(timeout)),
+        Err(FetchFailure::Invalid) => Err(EdgeError::origin_invalid_response()),
     }
 }
 
-/// The headers the origin gets: the client's, less hop-by-hop and edge-only ones, plus the
-/// forwarding headers, the request id and `extra` (validators when revalidating a stored copy).
-pub fn upstream_headers(
+/// Starts sending `req`'s headers, edited for the origin (see [`header_edits`]), to `url` with
+/// `method` (the request's own when empty) and `body`; [`settle`] gives the answer.
+pub fn start(
     req: &Incoming,
     settings: &Settings,
     extra: &[(String, String)],
-) -> Result<Headers, EdgeError> {
-    let headers = Headers::new_with_headers(&req.headers).map_err(|_| EdgeError::internal())?;
-    drop_hop_by_hop(&headers);
-    for name in CLIENT_MAY_NOT_SET {
-        let _ = headers.delete(name);
+    method: &str,
+    url: &str,
+    body: &JsValue,
+    timeout: Duration,
+) -> Promise {
+    let (drop, set) = header_edits(req, settings, extra);
+    let method = if method.is_empty() {
+        &req.method
+    } else {
+        method
+    };
+    let ms = u32::try_from(timeout.as_millis()).unwrap_or(u32::MAX);
+    glue::forward(
+        &req.headers,
+        url,
+        method,
+        body,
+        drop.as_str(),
+        set.as_str(),
+        ms,
+    )
+}
+
+/// The answer of a fetch [`start`]ed, through the response filter.
+pub async fn settle(fetch: Promise) -> Result<Response, FetchFailure> {
+    match JsFuture::from(fetch).await {
+        Ok(response) => {
+            let response: Response = response.unchecked_into();
+            drop_connection_tokens(&response.headers());
+            Ok(response)
+        }
+        Err(code) if code.as_f64() == Some(glue::TIMED_OUT) => Err(FetchFailure::TimedOut),
+        Err(code) if code.as_f64() == Some(glue::INVALID) => Err(FetchFailure::Invalid),
+        Err(_) => Err(FetchFailure::Unreachable),
+    }
+}
+
+/// How the client's headers change for the origin, beyond the hop-by-hop and client-only ones
+/// `glue.js` always drops: what the client's `Connection` names (and the admin token) go; the
+/// forwarding headers, the request id and `extra` are set.
+fn header_edits(req: &Incoming, settings: &Settings, extra: &[(String, String)]) -> (Lines, Lines) {
+    let mut drop = Lines::default();
+    if let Some(connection) = req.header("connection") {
+        for name in forwarding::connection_tokens(&connection) {
+            drop.push(&name);
+        }
     }
     if req.carries_admin_token(settings) {
         // The admin token is the edge's; the origin never sees it.
-        let _ = headers.delete("authorization");
+        drop.push("authorization");
     }
     let url = req.url();
-    let _ = headers.set(REQUEST_ID_HEADER, &req.request_id);
+    let mut set = Lines::default();
+    set.pair(REQUEST_ID_HEADER, &req.request_id);
     if let Some(ip) = forwarding::forwarded_for(req.connecting_ip.as_deref()) {
-        let _ = headers.set("x-forwarded-for", &ip);
+        set.pair("x-forwarded-for", &ip);
     }
-    let _ = headers.set("x-forwarded-proto", url.scheme);
-    let _ = headers.set("x-forwarded-host", url.authority);
+    set.pair("x-forwarded-proto", url.scheme);
+    set.pair("x-forwarded-host", url.authority);
     for (name, value) in extra {
-        let _ = headers.set(name, value);
+        set.pair(name, value);
     }
-    Ok(headers)
+    (drop, set)
 }
 
 /// Fetches `url` with `init`, aborting when no response head arrived within `timeout`.
@@ -119,29 +158,13 @@ pub async fn fetch_with_timeout(
     }
 }
 
-/// The response filter: the origin's response with hop-by-hop headers dropped, made mutable so
-/// later phases can add theirs. The body stream is passed through untouched.
-pub fn filter_response(response: Response) -> Result<Response, EdgeError> {
-    let headers =
-        Headers::new_with_headers(&response.headers()).map_err(|_| EdgeError::internal())?;
-    drop_hop_by_hop(&headers);
-    let init = ResponseInit::new();
-    init.set_status(response.status());
-    init.set_status_text(&response.status_text());
-    init.set_headers(&headers);
-    // A status the runtime cannot represent (the origin sent 999) is the origin's fault: 502.
-    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-        .map_err(|_| EdgeError::origin_invalid_response())
-}
-
-/// Deletes the headers `Connection` names, then the fixed hop-by-hop set.
-fn drop_hop_by_hop(headers: &Headers) {
+/// Deletes the headers `Connection` names, and `Connection` itself (`glue.js` drops the other
+/// hop-by-hop headers).
+fn drop_connection_tokens(headers: &Headers) {
     if let Some(connection) = header(headers, "connection") {
         for name in forwarding::connection_tokens(&connection) {
             let _ = headers.delete(&name);
         }
-    }
-    for name in HOP_BY_HOP {
-        let _ = headers.delete(name);
+        let _ = headers.delete("connection");
     }
 }

@@ -1,0 +1,108 @@
+// Header work done on the JS side of the boundary, one call for what would otherwise be one
+// crossing (and one string copy) per header. The policy stays in Rust: these functions only apply
+// lists Rust computed. Lists travel as one string, items separated by "\n" (which no header name
+// or value can contain); an absent header is "\0" (which none can contain either).
+
+let hopByHop = [];
+let clientMayNotSet = [];
+
+/** Once per isolate: the header lists of `forwarding`. */
+export function configure(hop, client) {
+  hopByHop = hop.split("\n");
+  clientMayNotSet = client.split("\n");
+}
+
+/** The values of `names` in `headers`, "\n"-joined, "\0" for an absent one. */
+export function values(headers, names) {
+  let out = "";
+  const list = names.split("\n");
+  for (let i = 0; i < list.length; i++) {
+    const v = headers.get(list[i]);
+    out += (i ? "\n" : "") + (v === null ? "\0" : v);
+  }
+  return out;
+}
+
+/** The request's method, URL and the values of `names`, "\n"-joined. */
+export function requestFacts(request, names) {
+  return request.method + "\n" + request.url + "\n" + values(request.headers, names);
+}
+
+function applyEdits(headers, drop, set) {
+  if (drop) for (const name of drop.split("\n")) if (name) headers.delete(name);
+  if (set) {
+    const s = set.split("\n");
+    for (let i = 0; i + 1 < s.length; i += 2) headers.set(s[i], s[i + 1]);
+  }
+}
+
+/** Deletes the `drop` names, then sets the `set` pairs; a refused edit is skipped. */
+export function edit(headers, drop, set) {
+  try {
+    applyEdits(headers, drop, set);
+  } catch {
+    // Immutable headers: nothing to do, as with one failed `set`.
+  }
+}
+
+/**
+ * A response the edge makes itself: `pairs` as headers, `body` a string or null. Throws when the
+ * runtime refuses the status.
+ */
+export function makeResponse(status, body, pairs) {
+  const headers = new Headers();
+  applyEdits(headers, "", pairs);
+  return new Response(body, { status, headers });
+}
+
+/** Failure codes `forward` rejects with. */
+const UNREACHABLE = 1;
+const TIMED_OUT = 2;
+const INVALID = 3;
+
+/**
+ * The response filter: the fixed hop-by-hop headers dropped (all but `Connection`, whose tokens
+ * Rust reads), headers made mutable, the body stream passed on untouched.
+ */
+export function reshape(response) {
+  const headers = new Headers(response.headers);
+  for (const name of hopByHop) if (name !== "connection") headers.delete(name);
+  try {
+    return new Response(response.body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers,
+    });
+  } catch {
+    throw INVALID;
+  }
+}
+
+/**
+ * Streams a request to `url`: the client's `headers` less the hop-by-hop and client-only ones and
+ * `drop`, plus `set`. Aborts when no response head came within `ms` (the body is never cut).
+ * Resolves to the reshaped response; rejects with a failure code.
+ */
+export async function forward(headers, url, method, body, drop, set, ms) {
+  const h = new Headers(headers);
+  for (const name of hopByHop) h.delete(name);
+  for (const name of clientMayNotSet) h.delete(name);
+  applyEdits(h, drop, set);
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  let response;
+  try {
+    response = await fetch(url, {
+      method,
+      headers: h,
+      body,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+  } catch {
+    throw controller.signal.aborted ? TIMED_OUT : UNREACHABLE;
+  } finally {
+    clearTimeout(timer);
+  }
+  return reshape(response);
+}
