@@ -13,7 +13,7 @@
 //! the timeout; the metrics Durable Objects missing (a raw workerd edge without them); a flood
 //! of distinct client addresses. Results are printed and written to `docs/SOAK.md`.
 //!
-//! `soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--out docs/SOAK.md]`
+//! `soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--runtime wrangler|workerd] [--out docs/SOAK.md]`
 
 #![allow(clippy::print_stderr)]
 
@@ -34,6 +34,9 @@ struct Args {
     fault_seconds: u64,
     load: f64,
     out: String,
+    /// `wrangler` (wrangler dev, with the local Cache API) or `workerd` (raw workerd: only our
+    /// isolate in the process, so its memory is ours alone; no Cache API).
+    runtime: String,
 }
 
 fn parse_args() -> Result<Args> {
@@ -42,6 +45,7 @@ fn parse_args() -> Result<Args> {
         fault_seconds: 16,
         load: 0.7,
         out: "docs/SOAK.md".into(),
+        runtime: "wrangler".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -51,8 +55,9 @@ fn parse_args() -> Result<Args> {
             "--fault-seconds" => args.fault_seconds = value.parse()?,
             "--load" => args.load = value.parse()?,
             "--out" => args.out = value,
+            "--runtime" if value == "wrangler" || value == "workerd" => args.runtime = value,
             _ => bail!(
-                "unknown flag {flag}; usage: soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--out docs/SOAK.md]"
+                "unknown flag {flag}; usage: soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--runtime wrangler|workerd] [--out docs/SOAK.md]"
             ),
         }
     }
@@ -383,7 +388,11 @@ async fn run(args: &Args, report: &mut Report) -> Result<()> {
         ("EDGE_ADMIN_TOKEN", TOKEN.to_owned()),
     ];
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let edge = Edge::start("soak", &vars)?;
+    let edge = if args.runtime == "workerd" {
+        Edge::start_workerd("soak-workerd", &vars)?
+    } else {
+        Edge::start("soak", &vars)?
+    };
     let max = max_rate(&edge.url).await?;
     let rate = (max * args.load).max(10.0);
     report.line(format!(
