@@ -1095,7 +1095,9 @@ fn notes() -> Vec<String> {
         "Cache: ours is an RFC 9111 cache (stale-while-revalidate, stale-if-error, revalidation, \
          Cache-Status, purge generations, coalescing); Hono's cache middleware stores 200s with \
          the origin's Cache-Control (the route TTL set as s-maxage); nginx's proxy_cache honours \
-         the origin's headers except on TTL routes, and cannot sort the query in its key.",
+         the origin's headers except on TTL routes, drops at most three tracking parameters from \
+         a key and cannot sort the query, and does not coalesce misses (proxy_cache_lock's \
+         waiters poll every 500 ms, which stalls uncacheable routes).",
         "Metrics: ours records every request (DDSketch cells in isolate memory, flushed to a \
          Durable Object) and sends Server-Timing; Hono sends Server-Timing (its timing \
          middleware) and records nothing; nginx writes a buffered access log.",

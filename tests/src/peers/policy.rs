@@ -253,11 +253,7 @@ pub fn nginx_conf(
     let mut args_maps = String::new();
     let mut from = "$args".to_owned();
     for pass in 1..=ARG_PASSES {
-        let to = if pass == ARG_PASSES {
-            "$wyn_cache_args".to_owned()
-        } else {
-            format!("$wyn_args_{pass}")
-        };
+        let to = format!("$wyn_args_{pass}");
         if dropped.is_empty() {
             args_maps.push_str(&format!("    map {from} {to} {{ default {from}; }}\n"));
         } else {
@@ -268,6 +264,10 @@ pub fn nginx_conf(
         }
         from = to;
     }
+    // A parameter dropped at the end leaves an `&` behind: `a=1&gclid=2` keys like `a=1`.
+    args_maps.push_str(&format!(
+        "    map {from} $wyn_cache_args {{\n        default {from};\n        \"~^(?<wyn_kept>.*?)&+$\" $wyn_kept;\n    }}\n"
+    ));
 
     let mut bypass = String::new();
     let mut ttl_locations = String::new();

@@ -241,8 +241,8 @@ impl Report {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "- Systems, one after the other in every round (A B C D A B C D ...), {} rounds; \
-             each cell is the median over the rounds.",
+            "- Systems one after the other (A B C D A B C D ...), {} rounds of every row; each \
+             cell is the median over the rounds. All traffic stays on 127.0.0.1.",
             self.rounds
         );
         let _ = writeln!(
@@ -255,8 +255,9 @@ impl Report {
             md,
             "- **p50 / p99 / p99.9**: open loop at the row's rate (half the slowest system's \
              req/s, the same for every system of the row), {} s per run; each latency counts \
-             from when the request was due, not when it was sent (corrected for coordinated \
-             omission).",
+             from when the rate timer released the request, not from when a connection was \
+             free to send it (corrected for coordinated omission, as oha's \
+             `--latency-correction` does).",
             self.seconds
         );
         let _ = writeln!(
