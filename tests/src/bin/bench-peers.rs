@@ -336,11 +336,12 @@ fn run(args: &Args) -> Result<()> {
             for (s, system) in systems.iter().enumerate() {
                 let run = measure(&counter, args, row, system, None)?;
                 eprintln!(
-                    "rate    round {round}/{}: {:<22} {:<16} {:>8.0} req/s",
+                    "rate    round {round}/{}: {:<22} {:<16} {:>8.0} req/s, {} to the origin",
                     args.rounds,
                     row.title,
                     system.label,
-                    run.outcome.rps()
+                    run.outcome.rps(),
+                    run.forwarded
                 );
                 cells[r][s].rate.push(run);
             }
@@ -362,14 +363,15 @@ fn run(args: &Args) -> Result<()> {
                 let run = measure(&counter, args, row, system, Some(rates[r]))?;
                 let o = &run.outcome;
                 eprintln!(
-                    "latency round {round}/{}: {:<22} {:<16} at {:>6.0}/s p50 {:>7.3} p99 {:>7.3} p99.9 {:>7.3} ms",
+                    "latency round {round}/{}: {:<22} {:<16} at {:>6.0}/s p50 {:>7.3} p99 {:>7.3} p99.9 {:>7.3} ms, {} to the origin",
                     args.rounds,
                     row.title,
                     system.label,
                     rates[r],
                     o.percentile(50.0),
                     o.percentile(99.0),
-                    o.percentile(99.9)
+                    o.percentile(99.9),
+                    run.forwarded
                 );
                 cells[r][s].latency.push(run);
             }
@@ -832,13 +834,13 @@ fn cross_check(
 ) -> Result<Vec<String>> {
     let mut lines = vec![
         format!(
-            "The load generator of this bench against oha on row {} (oha cannot vary \
-             `CF-Connecting-IP` per request, so it cannot drive the other rows without the \
-             limiters refusing). One {} s run per system and mode, `--worker-threads 1`, \
+            "The bench's load generator (its medians above) against oha on row {} (oha cannot \
+             vary `CF-Connecting-IP` per request, so it cannot drive the other rows without the \
+             limiters refusing). oha: one {} s run per system and mode, `--worker-threads 1`, \
              {} connections; latencies at {rate:.0} req/s with `-q {rate:.0} --latency-correction`.\n",
             row.title, args.seconds, args.connections
         ),
-        "| system | req/s (ours / oha) | p50 ms (ours / oha) | p99 ms (ours / oha) | p99.9 ms (ours / oha) |".to_owned(),
+        "| system | req/s (generator / oha) | p50 ms (generator / oha) | p99 ms (generator / oha) | p99.9 ms (generator / oha) |".to_owned(),
         "|---|---:|---:|---:|---:|".to_owned(),
     ];
     for (system, cell) in systems.iter().zip(cells) {

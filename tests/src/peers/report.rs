@@ -142,6 +142,15 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+const RATIO_HEADS: [&str; 6] = [
+    "req/s / Hono",
+    "req/s / nginx",
+    "p50 / Hono",
+    "p50 / nginx",
+    "p99 / Hono",
+    "p99 / nginx",
+];
+
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}", a / b)
@@ -182,30 +191,40 @@ impl Report {
         out
     }
 
-    /// Ours against each peer, per row: throughput (above 1 is faster) and p99 (below 1 is faster).
-    fn ratios(&self) -> Vec<(String, String, String, String, String)> {
+    /// Ours against each peer, per row: throughput (above 1 is faster), then p50 and p99 (below 1
+    /// is faster), each against Hono and against nginx.
+    fn ratios(&self) -> Vec<(String, [String; 6])> {
         self.rows
             .iter()
             .map(|row| {
                 let c = &row.cells;
                 (
                     row.title.clone(),
-                    ratio(c[0].rps, c[1].rps),
-                    ratio(c[0].rps, c[2].rps),
-                    ratio(c[0].p99, c[1].p99),
-                    ratio(c[0].p99, c[2].p99),
+                    [
+                        ratio(c[0].rps, c[1].rps),
+                        ratio(c[0].rps, c[2].rps),
+                        ratio(c[0].p50, c[1].p50),
+                        ratio(c[0].p50, c[2].p50),
+                        ratio(c[0].p99, c[1].p99),
+                        ratio(c[0].p99, c[2].p99),
+                    ],
                 )
             })
             .collect()
     }
 
     fn ratios_text(&self) -> String {
-        let mut out = format!(
-            "{:<22} {:>14} {:>15} {:>14} {:>15}\n",
-            "ratios of ours", "req/s / Hono", "req/s / nginx", "p99 / Hono", "p99 / nginx"
-        );
-        for (title, a, b, c, d) in self.ratios() {
-            let _ = writeln!(out, "{title:<22} {a:>14} {b:>15} {c:>14} {d:>15}");
+        let mut out = format!("{:<22}", "ratios of ours");
+        for head in RATIO_HEADS {
+            let _ = write!(out, " {head:>13}");
+        }
+        out.push('\n');
+        for (title, values) in self.ratios() {
+            let _ = write!(out, "{title:<22}");
+            for v in values {
+                let _ = write!(out, " {v:>13}");
+            }
+            out.push('\n');
         }
         out
     }
@@ -308,14 +327,16 @@ impl Report {
         let _ = writeln!(md, "## Ratios of ours to the peers\n");
         let _ = writeln!(
             md,
-            "req/s: above 1 means ours serves more. p99: below 1 means ours answers sooner.\n"
+            "Ours divided by the peer. req/s: above 1 means ours serves more. p50 and p99: below 1 \
+             means ours answers sooner.\n"
         );
-        let _ = writeln!(
-            md,
-            "| row | req/s ours / Hono | req/s ours / nginx | p99 ours / Hono | p99 ours / nginx |\n|---|---:|---:|---:|---:|"
-        );
-        for (title, a, b, c, d) in self.ratios() {
-            let _ = writeln!(md, "| {title} | {a} | {b} | {c} | {d} |");
+        let _ = write!(md, "| row |");
+        for head in RATIO_HEADS {
+            let _ = write!(md, " {head} |");
+        }
+        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|");
+        for (title, values) in self.ratios() {
+            let _ = writeln!(md, "| {title} | {} |", values.join(" | "));
         }
         if !self.cross_check.is_empty() {
             let _ = writeln!(md, "\n## Cross-check with oha\n");
@@ -418,7 +439,7 @@ mod tests {
         let md = report.markdown();
         assert!(md.starts_with("# Peer benchmarks\n"));
         assert!(md.contains("| ours | 9000 | 1.000 | 2.000 | 3.000 | 200: 10 | 10 |"));
-        assert!(md.contains("| Miss | 1.12 | 0.50 | 0.50 | 2.00 |"));
+        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.00 | 1.00 | 0.50 | 2.00 |"));
         let table = report.table();
         assert!(table.contains("latency at 2000 req/s"));
         assert_eq!(ratio(1.0, 0.0), "-");
