@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools build dev test unit e2e size check fmt bench soak conformance clean
+.PHONY: tools build dev test unit e2e size check fmt bench bench-peers soak conformance clean
 
 tools:
 	@tests/scripts/tools.sh
@@ -53,6 +53,13 @@ bench: build
 	cargo bench --quiet -p wyn-edge --bench cors
 	cargo bench --quiet -p wyn-edge --bench metrics
 	cargo run --quiet --release -p wyn-edge-tests --bin bench
+
+## Ours against Hono and nginx doing the same job with the shipped policy, and the origin alone,
+## on loopback in one run (installs nginx from Debian and oha from crates.io when missing);
+## prints the table and writes docs/BENCHMARKS.md. About 15 minutes with the defaults; knobs:
+## BENCH_PEERS_ARGS="--seconds 5 --rounds 5 --connections 16 --clients 32768 --out FILE --no-oha".
+bench-peers: build
+	cargo run --quiet --release -p wyn-edge-tests --bin bench-peers -- $(BENCH_PEERS_ARGS)
 
 ## Not in CI (about 13 minutes): 10 minutes at 70 % of the measured maximum with the shipped
 ## policy, then faults during load (origin killed and restarted, origin slower than the timeout,

@@ -173,28 +173,40 @@ pub struct Edge {
 impl Edge {
     /// Starts `wrangler dev` with the given `--var NAME:VALUE` overrides and waits until it answers.
     pub fn start(name: &'static str, vars: &[(&str, &str)]) -> Result<Self> {
+        Self::start_with_config(name, None, vars)
+    }
+
+    /// Like [`Edge::start`], for the worker a wrangler configuration other than the repository's
+    /// `wrangler.toml` describes (`--config`; its paths are relative to it).
+    pub fn start_with_config(
+        name: &'static str,
+        config: Option<&Path>,
+        vars: &[(&str, &str)],
+    ) -> Result<Self> {
         let root = root();
         let port = free_port();
         let inspector = free_port();
         let state = state_dir(name)?;
         let mut cmd = Command::new(root.join("node_modules/.bin/wrangler"));
-        cmd.current_dir(&root)
-            .args([
-                "dev",
-                "--ip",
-                "127.0.0.1",
-                "--log-level",
-                "warn",
-                "--show-interactive-dev-session=false",
-            ])
-            .args([
-                "--port",
-                &port.to_string(),
-                "--inspector-port",
-                &inspector.to_string(),
-            ])
-            .arg("--persist-to")
-            .arg(state.join("state"));
+        cmd.current_dir(&root).arg("dev");
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        cmd.args([
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "warn",
+            "--show-interactive-dev-session=false",
+        ])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--inspector-port",
+            &inspector.to_string(),
+        ])
+        .arg("--persist-to")
+        .arg(state.join("state"));
         for (k, v) in vars {
             cmd.arg("--var").arg(format!("{k}:{v}"));
         }
@@ -218,13 +230,8 @@ impl Edge {
         let port = free_port();
         let twin_port = free_port();
         let state = state_dir(name)?;
-        let capnp = |s: &str| {
-            s.replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n")
-        };
         let text_bindings = |vars: &mut dyn Iterator<Item = (&str, &str)>| {
-            vars.map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp(k), capnp(v)))
+            vars.map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp_text(k), capnp_text(v)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -340,6 +347,69 @@ const twin :Workerd.Worker = (
         total
     }
 
+    /// Starts any JavaScript module worker (one bundled file) in raw `workerd`, with text
+    /// bindings and Durable Object namespaces (`(binding, class)`, stored on disk under the state
+    /// directory), and waits until it answers. The worker reaches loopback origins.
+    pub fn start_workerd_module(
+        name: &'static str,
+        module: &Path,
+        vars: &[(&str, &str)],
+        objects: &[(&str, &str)],
+    ) -> Result<Self> {
+        let root = root();
+        let port = free_port();
+        let state = state_dir(name)?;
+        // `embed` paths are relative to the config file: the module goes beside it.
+        std::fs::copy(module, state.join("worker.js"))
+            .with_context(|| format!("copying {}", module.display()))?;
+        let mut bindings: Vec<String> = vars
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "(name = \"{}\", text = \"{}\")",
+                    capnp_text(k),
+                    capnp_text(v)
+                )
+            })
+            .collect();
+        bindings.extend(objects.iter().map(|(binding, class)| {
+            format!("(name = \"{binding}\", durableObjectNamespace = \"{class}\")")
+        }));
+        let namespaces: Vec<String> = objects
+            .iter()
+            .map(|(_, class)| format!("(className = \"{class}\", uniqueKey = \"{name}-{class}\")"))
+            .collect();
+        let config = format!(
+            r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .main),
+    (name = "do-disk", disk = (path = "{state_dir}", writable = true)),
+    (name = "net", network = (allow = ["public", "local"])),
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
+);
+const main :Workerd.Worker = (
+  modules = [(name = "worker.js", esModule = embed "worker.js")],
+  compatibilityDate = "2026-04-01",
+  globalOutbound = "net",
+  bindings = [{bindings}],
+  durableObjectNamespaces = [{namespaces}],
+  durableObjectStorage = (localDisk = "do-disk"),
+);
+"#,
+            state_dir = state.join("objects").display(),
+            bindings = bindings.join(", "),
+            namespaces = namespaces.join(", "),
+        );
+        std::fs::create_dir_all(state.join("objects"))?;
+        let config_path = state.join("config.capnp");
+        std::fs::write(&config_path, config)?;
+        let mut cmd = Command::new(root.join("node_modules/.bin/workerd"));
+        cmd.current_dir(&state).arg("serve").arg(&config_path);
+        Self::spawn(name, cmd, port, &state)
+    }
+
     /// Stops the edge and starts it again on the same port with the same state directory (its
     /// Durable Objects' storage survives), then waits until it answers.
     pub fn restart(&mut self) -> Result<()> {
@@ -429,6 +499,13 @@ const twin :Workerd.Worker = (
         let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }
+}
+
+/// `text` as the inside of a Cap'n Proto string literal.
+fn capnp_text(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn state_dir(name: &str) -> Result<PathBuf> {

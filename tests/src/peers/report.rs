@@ -1,0 +1,447 @@
+//! What `make bench-peers` prints and writes to `docs/BENCHMARKS.md`: the machine, the tools, the
+//! medians per row and system, the ratios of ours to each peer, and the checks each run passed.
+//! Also the parsers of what the machine and the tools report about themselves (`/proc/cpuinfo`,
+//! `/proc/meminfo`, `nginx -v`, oha's JSON).
+
+use std::fmt::Write as _;
+
+use anyhow::{Context, Result};
+
+/// The median (upper median for an even count); 0 for none.
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `x` rounded down to two significant digits (a rate people can read: 4,837 -> 4,800).
+pub fn two_digits_down(x: f64) -> f64 {
+    if x < 10.0 {
+        return x.floor().max(1.0);
+    }
+    let scale = 10f64.powi(x.log10().floor() as i32 - 1);
+    (x / scale).floor() * scale
+}
+
+/// The processor's model name and the number of logical processors in `/proc/cpuinfo`.
+pub fn cpu_model(cpuinfo: &str) -> (String, usize) {
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| {
+            let (key, value) = l.split_once(':')?;
+            (key.trim() == "model name").then(|| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown processor".to_owned());
+    let count = cpuinfo
+        .lines()
+        .filter(|l| l.split(':').next().is_some_and(|k| k.trim() == "processor"))
+        .count();
+    (model, count)
+}
+
+/// `MemTotal` of `/proc/meminfo`, in GiB.
+pub fn mem_total_gib(meminfo: &str) -> Option<f64> {
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / (1024.0 * 1024.0))
+}
+
+/// The version in `nginx -v`'s line (`nginx version: nginx/1.22.1`).
+pub fn nginx_version(text: &str) -> Option<String> {
+    let at = text.find("nginx/")?;
+    Some(text[at + 6..].split_whitespace().next()?.to_owned())
+}
+
+/// What one oha run reported (`--output-format json`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OhaRun {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    /// Answers by status.
+    pub statuses: Vec<(u16, u64)>,
+}
+
+/// Reads oha's JSON summary: rate, latency percentiles (oha gives seconds) and statuses.
+pub fn parse_oha(json: &str) -> Result<OhaRun> {
+    let v: serde_json::Value = serde_json::from_str(json).context("oha's output is not JSON")?;
+    let number = |path: &[&str]| -> Result<f64> {
+        let mut at = &v;
+        for key in path {
+            at = at
+                .get(key)
+                .with_context(|| format!("oha's JSON has no {}", path.join(".")))?;
+        }
+        at.as_f64()
+            .with_context(|| format!("oha's {} is not a number", path.join(".")))
+    };
+    let statuses = v
+        .get("statusCodeDistribution")
+        .and_then(|d| d.as_object())
+        .map(|d| {
+            d.iter()
+                .filter_map(|(k, n)| Some((k.parse().ok()?, n.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(OhaRun {
+        rps: number(&["summary", "requestsPerSec"])?,
+        p50_ms: number(&["latencyPercentiles", "p50"])? * 1000.0,
+        p99_ms: number(&["latencyPercentiles", "p99"])? * 1000.0,
+        p999_ms: number(&["latencyPercentiles", "p99.9"])? * 1000.0,
+        statuses,
+    })
+}
+
+/// One cell of the table: medians over the rounds.
+#[derive(Debug, Clone, Default)]
+pub struct Cell {
+    /// Closed-loop requests/s.
+    pub rps: f64,
+    /// Open-loop latencies at the row's rate, corrected, in ms.
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    /// Answers by status over every run of the cell, both phases.
+    pub statuses: Vec<(u16, u64)>,
+    /// Requests that reached the origin over every run, both phases (`None` for the origin).
+    pub forwarded: Option<u64>,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+pub struct RowReport {
+    pub title: String,
+    pub request: String,
+    pub runtime: String,
+    /// The open-loop rate of the latency runs.
+    pub rate: f64,
+    /// One cell per system, in [`Report::systems`] order.
+    pub cells: Vec<Cell>,
+}
+
+/// Everything the document says.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub date: String,
+    pub commit: String,
+    pub machine: Vec<(String, String)>,
+    pub tools: Vec<(String, String)>,
+    pub sizes: Vec<(String, u64, u64)>,
+    pub systems: Vec<String>,
+    pub rows: Vec<RowReport>,
+    pub seconds: u32,
+    pub rounds: usize,
+    pub connections: usize,
+    pub clients: u32,
+    pub cross_check: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+const RATIO_HEADS: [&str; 6] = [
+    "req/s / Hono",
+    "req/s / nginx",
+    "p50 / Hono",
+    "p50 / nginx",
+    "p99 / Hono",
+    "p99 / nginx",
+];
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn statuses(list: &[(u16, u64)]) -> String {
+    let parts: Vec<String> = list.iter().map(|(s, n)| format!("{s}: {n}")).collect();
+    parts.join(", ")
+}
+
+impl Report {
+    /// The table for a terminal.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        for row in &self.rows {
+            let _ = writeln!(
+                out,
+                "\n{} | {} | {} | latency at {:.0} req/s",
+                row.title, row.request, row.runtime, row.rate
+            );
+            let _ = writeln!(
+                out,
+                "{:<16} {:>10} {:>9} {:>9} {:>9}",
+                "system", "req/s", "p50 ms", "p99 ms", "p99.9 ms"
+            );
+            for (system, cell) in self.systems.iter().zip(&row.cells) {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:>10.0} {:>9.3} {:>9.3} {:>9.3}",
+                    system, cell.rps, cell.p50, cell.p99, cell.p999
+                );
+            }
+        }
+        let _ = writeln!(out, "\n{}", self.ratios_text());
+        out
+    }
+
+    /// Ours against each peer, per row: throughput (above 1 is faster), then p50 and p99 (below 1
+    /// is faster), each against Hono and against nginx.
+    fn ratios(&self) -> Vec<(String, [String; 6])> {
+        self.rows
+            .iter()
+            .map(|row| {
+                let c = &row.cells;
+                (
+                    row.title.clone(),
+                    [
+                        ratio(c[0].rps, c[1].rps),
+                        ratio(c[0].rps, c[2].rps),
+                        ratio(c[0].p50, c[1].p50),
+                        ratio(c[0].p50, c[2].p50),
+                        ratio(c[0].p99, c[1].p99),
+                        ratio(c[0].p99, c[2].p99),
+                    ],
+                )
+            })
+            .collect()
+    }
+
+    fn ratios_text(&self) -> String {
+        let mut out = format!("{:<22}", "ratios of ours");
+        for head in RATIO_HEADS {
+            let _ = write!(out, " {head:>13}");
+        }
+        out.push('\n');
+        for (title, values) in self.ratios() {
+            let _ = write!(out, "{title:<22}");
+            for v in values {
+                let _ = write!(out, " {v:>13}");
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    /// `docs/BENCHMARKS.md`.
+    pub fn markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# Peer benchmarks\n");
+        let _ = writeln!(
+            md,
+            "Generated by `make bench-peers` on {} from commit `{}`. Do not edit: run it again.\n",
+            self.date, self.commit
+        );
+        let _ = writeln!(
+            md,
+            "wyn-edge (ours) against two peers doing the same job with the shipped WYN policy \
+             (`wrangler.toml`, `[vars.EDGE]`), and the demo origin alone as the floor, on one \
+             machine in one run.\n"
+        );
+        let _ = writeln!(md, "## Machine\n");
+        for (k, v) in &self.machine {
+            let _ = writeln!(md, "- {k}: {v}");
+        }
+        let _ = writeln!(md, "\n## Tools\n");
+        for (k, v) in &self.tools {
+            let _ = writeln!(md, "- {k}: {v}");
+        }
+        let _ = writeln!(md, "\n## Sizes\n");
+        let _ = writeln!(md, "| artifact | bytes | gzip -9 |\n|---|---:|---:|");
+        for (name, raw, gz) in &self.sizes {
+            let _ = writeln!(md, "| {name} | {raw} | {gz} |");
+        }
+        let _ = writeln!(md, "\n## Method\n");
+        let _ = writeln!(
+            md,
+            "- Systems one after the other (A B C D A B C D ...), {} rounds of every row; each \
+             cell is the median over the rounds. All traffic stays on 127.0.0.1.",
+            self.rounds
+        );
+        let _ = writeln!(
+            md,
+            "- **req/s**: closed loop, {} keep-alive connections, {} s per run: the highest rate \
+             the system sustains.",
+            self.connections, self.seconds
+        );
+        let _ = writeln!(
+            md,
+            "- **p50 / p99 / p99.9**: open loop at the row's rate (half the slowest system's \
+             req/s, the same for every system of the row), {} s per run; each latency counts \
+             from when the rate timer released the request, not from when a connection was \
+             free to send it (corrected for coordinated omission, as oha's \
+             `--latency-correction` does).",
+            self.seconds
+        );
+        let _ = writeln!(
+            md,
+            "- Requests of the miss, hit and preflight rows come from {} rotating client \
+             addresses (`CF-Connecting-IP`), so no limiter refuses; the 429 row hammers one.",
+            self.clients
+        );
+        let _ = writeln!(
+            md,
+            "- Before measuring, each row is checked on each system (and the bench stops if a \
+             check fails): a miss reaches the origin, a hit does not (same \
+             `x-origin-request-count` twice, plus `Cache-Status` / `X-Cache-Status`), a \
+             preflight answers 204 with `Access-Control-Allow-Origin` and never reaches the \
+             origin, the limited client gets 429. Every run is checked too: its statuses, and \
+             how many requests reached the origin (the origin counts them)."
+        );
+        let _ = writeln!(md, "\n## Results\n");
+        for row in &self.rows {
+            let _ = writeln!(
+                md,
+                "### {}\n\n`{}`, workers under {}; latencies at {:.0} req/s.\n",
+                row.title, row.request, row.runtime, row.rate
+            );
+            let _ = writeln!(
+                md,
+                "| system | req/s | p50 ms | p99 ms | p99.9 ms | answers (all runs) | reached the origin |"
+            );
+            let _ = writeln!(md, "|---|---:|---:|---:|---:|---|---:|");
+            for (system, cell) in self.systems.iter().zip(&row.cells) {
+                let forwarded = cell
+                    .forwarded
+                    .map_or_else(|| "all".to_owned(), |n| n.to_string());
+                let _ = writeln!(
+                    md,
+                    "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} |",
+                    system,
+                    cell.rps,
+                    cell.p50,
+                    cell.p99,
+                    cell.p999,
+                    statuses(&cell.statuses),
+                    forwarded
+                );
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md, "## Ratios of ours to the peers\n");
+        let _ = writeln!(
+            md,
+            "Ours divided by the peer. req/s: above 1 means ours serves more. p50 and p99: below 1 \
+             means ours answers sooner.\n"
+        );
+        let _ = write!(md, "| row |");
+        for head in RATIO_HEADS {
+            let _ = write!(md, " {head} |");
+        }
+        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|");
+        for (title, values) in self.ratios() {
+            let _ = writeln!(md, "| {title} | {} |", values.join(" | "));
+        }
+        if !self.cross_check.is_empty() {
+            let _ = writeln!(md, "\n## Cross-check with oha\n");
+            for line in &self.cross_check {
+                let _ = writeln!(md, "{line}");
+            }
+        }
+        let _ = writeln!(md, "\n## What differs between the systems\n");
+        for note in &self.notes {
+            let _ = writeln!(md, "- {note}");
+        }
+        md
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_rates() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0]), 3.0);
+        assert_eq!(median([]), 0.0);
+        assert_eq!(two_digits_down(4_837.0), 4_800.0);
+        assert_eq!(two_digits_down(12_999.0), 12_000.0);
+        assert_eq!(two_digits_down(95.5), 95.0);
+        assert_eq!(two_digits_down(7.9), 7.0);
+        assert_eq!(two_digits_down(0.2), 1.0);
+    }
+
+    #[test]
+    fn reads_the_machine() {
+        let cpuinfo = "processor\t: 0\nmodel name\t: AMD EPYC 7B13\nflags\t: fpu\n\nprocessor\t: 1\nmodel name\t: AMD EPYC 7B13\n";
+        assert_eq!(cpu_model(cpuinfo), ("AMD EPYC 7B13".to_owned(), 2));
+        assert_eq!(cpu_model(""), ("unknown processor".to_owned(), 0));
+        let meminfo = "MemTotal:       24684372 kB\nMemFree:        22181360 kB\n";
+        let gib = mem_total_gib(meminfo).unwrap();
+        assert!((gib - 23.54).abs() < 0.01, "{gib}");
+        assert_eq!(mem_total_gib("nothing"), None);
+        assert_eq!(
+            nginx_version("nginx version: nginx/1.22.1\n").as_deref(),
+            Some("1.22.1")
+        );
+        assert_eq!(nginx_version("command not found"), None);
+    }
+
+    #[test]
+    fn reads_oha_json() {
+        let json = r#"{
+          "summary": {"successRate": 1.0, "total": 5.0, "requestsPerSec": 12345.6},
+          "latencyPercentiles": {"p10": 0.0001, "p50": 0.00125, "p99": 0.004, "p99.9": 0.0102},
+          "statusCodeDistribution": {"204": 61000, "429": 3},
+          "errorDistribution": {}
+        }"#;
+        let run = parse_oha(json).unwrap();
+        assert_eq!(run.rps, 12345.6);
+        assert!((run.p50_ms - 1.25).abs() < 1e-9);
+        assert!((run.p99_ms - 4.0).abs() < 1e-9);
+        assert!((run.p999_ms - 10.2).abs() < 1e-9);
+        assert_eq!(run.statuses, vec![(204, 61000), (429, 3)]);
+        let err = parse_oha(r#"{"summary": {}}"#).unwrap_err();
+        assert!(err.to_string().contains("summary.requestsPerSec"), "{err}");
+        assert!(parse_oha("not json").is_err());
+    }
+
+    #[test]
+    fn writes_the_document() {
+        let cell = |rps: f64, p99: f64| Cell {
+            rps,
+            p50: 1.0,
+            p99,
+            p999: 3.0,
+            statuses: vec![(200, 10)],
+            forwarded: Some(10),
+        };
+        let report = Report {
+            date: "2026-11-27".into(),
+            commit: "abc1234".into(),
+            systems: vec![
+                "ours".into(),
+                "Hono".into(),
+                "nginx".into(),
+                "origin".into(),
+            ],
+            rows: vec![RowReport {
+                title: "Miss".into(),
+                request: "GET /api/health".into(),
+                runtime: "raw workerd".into(),
+                rate: 2000.0,
+                cells: vec![
+                    cell(9000.0, 2.0),
+                    cell(8000.0, 4.0),
+                    cell(18000.0, 1.0),
+                    cell(30000.0, 0.5),
+                ],
+            }],
+            ..Report::default()
+        };
+        let md = report.markdown();
+        assert!(md.starts_with("# Peer benchmarks\n"));
+        assert!(md.contains("| ours | 9000 | 1.000 | 2.000 | 3.000 | 200: 10 | 10 |"));
+        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.00 | 1.00 | 0.50 | 2.00 |"));
+        let table = report.table();
+        assert!(table.contains("latency at 2000 req/s"));
+        assert_eq!(ratio(1.0, 0.0), "-");
+    }
+}
