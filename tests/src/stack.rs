@@ -231,9 +231,15 @@ impl Edge {
         let twin_port = free_port();
         let state = state_dir(name)?;
         let text_bindings = |vars: &mut dyn Iterator<Item = (&str, &str)>| {
-            vars.map(|(k, v)| format!("(name = \"{}\", text = \"{}\")", capnp_text(k), capnp_text(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
+            vars.map(|(k, v)| {
+                format!(
+                    "(name = \"{}\", text = \"{}\")",
+                    capnp_text(k),
+                    capnp_text(v)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
         };
         let bindings = text_bindings(&mut vars.iter().copied());
         let twin_bindings = text_bindings(
