@@ -184,12 +184,11 @@ impl DurableObject for MetricsObject {
             }
             return Response::ok("stored");
         }
-        let url = req.url()?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        };
+        // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
+        let params = web_sys::Url::new(&req.inner().url())
+            .map_err(|_| worker::Error::RustError("metrics: unreadable query URL".into()))?
+            .search_params();
+        let param = |name: &str| params.get(name).and_then(|v| v.parse::<u64>().ok());
         let (from, to) = (
             param("from").unwrap_or(0),
             param("to").unwrap_or(u64::MAX / 2),
