@@ -58,19 +58,19 @@ thread_local! {
 /// How long a key whose answer could not be stored is not coalesced.
 const PASS_FOR_MS: f64 = 60_000.0;
 
-fn passes(primary: &str) -> bool {
+fn passes(primary: &str, now_ms: f64) -> bool {
     PASS.with(|p| {
         p.borrow_mut()
             .get(primary)
-            .is_some_and(|until| js_sys::Date::now() < *until)
+            .is_some_and(|until| now_ms < *until)
     })
 }
 
-fn set_pass(primary: &str, on: bool) {
+fn set_pass(primary: &str, on: bool, now_ms: f64) {
     PASS.with(|p| {
         let mut p = p.borrow_mut();
         if on {
-            p.put(primary.to_owned(), js_sys::Date::now() + PASS_FOR_MS);
+            p.put(primary.to_owned(), now_ms + PASS_FOR_MS);
         } else {
             p.pop(primary);
         }
@@ -88,7 +88,11 @@ fn stale_secs(stale_by: Duration) -> i64 {
 }
 
 fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
+    at(js_sys::Date::now())
+}
+
+fn at(ms: f64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64)
 }
 
 thread_local! {
@@ -220,7 +224,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         plan.nextjs,
         |n| req.header(n),
     );
-    let generation = purges::generation(settings, env, &path).await;
+    let generation = purges::generation(settings, env, &path, req.started_ms).await;
     let primary_url = key::storage_url(&primary, generation);
 
     let known_vary = VARY.with(|v| v.borrow_mut().get(&primary).cloned());
@@ -276,7 +280,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     if let Some((facts, response)) = found {
         let meta = facts.meta();
         if let Some(meta) = meta {
-            let now = now();
+            let now = at(req.read_clock());
             match freshness::judge(&meta, &request, now) {
                 Verdict::Fresh { age, ttl } if !invalidated(&path, &meta) => {
                     let status = CacheStatus::hit(ttl.as_secs() as i64);
@@ -306,7 +310,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     }
     // Coalescing: one fetch per key in this isolate; the others wait for it and read the cache.
     let mut leader = None;
-    if plan.store && stale.is_none() && !passes(&primary) {
+    if plan.store && stale.is_none() && !passes(&primary, req.clock()) {
         leader = Leader::claim(&primary_url);
         if leader.is_none() {
             let limit = settings.config.origin_timeout;
@@ -316,6 +320,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             {
                 worker::Delay::from(COALESCE_POLL).await;
             }
+            req.clock_moves();
             let names = VARY
                 .with(|v| v.borrow_mut().get(&primary).cloned())
                 .unwrap_or_default();
@@ -327,7 +332,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 let facts = StoredFacts::read(&response);
                 if let Some(meta) = facts.meta()
                     && let Verdict::Fresh { age, ttl } =
-                        freshness::judge(&meta, &request_facts(req, &names), now())
+                        freshness::judge(&meta, &request_facts(req, &names), at(req.read_clock()))
                 {
                     return Lookup::Hit(serve(
                         &response,
@@ -367,6 +372,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
     if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") || response.status() >= 400 {
         return;
     }
+    req.clock_moves();
     let url = req.url();
     let mut paths = vec![normalize(url.path()).into_owned()];
     for name in ["location", "content-location"] {
@@ -406,7 +412,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
                 false,
                 |_| None,
             );
-            let generation = purges::generation(settings, env, &path).await;
+            let generation = purges::generation(settings, env, &path, req.started_ms).await;
             let _ = JsFuture::from(cache.delete_with_str(&key::storage_url(&primary, generation)))
                 .await;
         }
@@ -746,7 +752,7 @@ pub fn complete(
         leader,
         ..
     } = *pending;
-    let now = now();
+    let now = at(req.clock());
     let origin_failed = match &origin {
         Err(e) => e.culprit == Culprit::Origin,
         Ok(r) => r.status() >= 500,
@@ -812,7 +818,7 @@ pub fn complete(
     }
     let vary_header = header(&response.headers(), "vary");
     let Some(vary) = key::vary_names(vary_header.as_deref()) else {
-        set_pass(&primary, true);
+        set_pass(&primary, true, req.clock());
         let _ = response.headers().set(
             "cache-status",
             &status.detail(NotStored::VaryStar.detail()).header(),
@@ -830,7 +836,7 @@ pub fn complete(
     let ex = exchange(&req.method, &full_url, &facts, &response);
     match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
         Ok(meta) => {
-            set_pass(&primary, false);
+            set_pass(&primary, false, req.clock());
             VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
             let client = store(
                 ctx,
@@ -846,7 +852,7 @@ pub fn complete(
             Ok(client)
         }
         Err(why) => {
-            set_pass(&primary, true);
+            set_pass(&primary, true, req.clock());
             let _ = response.headers().set(
                 "cache-status",
                 &status.detail(cache_status_detail(why)).header(),

@@ -21,9 +21,10 @@ thread_local! {
     static KNOWN: RefCell<Option<(Purges, f64)>> = const { RefCell::new(None) };
 }
 
-/// The generation a normalised path's keys use now.
-pub async fn generation(settings: &Settings, env: &Env, path: &str) -> u64 {
-    let now = js_sys::Date::now();
+/// The generation a normalised path's keys use now. `now_ms` may be the request's arrival: a
+/// refresh a few I/O round trips early is harmless, and it spares a clock read per request.
+pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64) -> u64 {
+    let now = now_ms;
     let refresh = settings.cache.config.purge_refresh.as_millis() as f64;
     let known = KNOWN.with(|k| k.borrow().clone());
     if let Some((purges, at)) = &known

@@ -13,8 +13,9 @@ use crate::rate_limit::{Decision, Evaluation, GlobalCheck, GlobalVerdict, Limits
 /// Name of the Durable Object namespace binding of global rules.
 pub const BINDING: &str = "RATE_LIMITER";
 
-fn now_ns() -> u64 {
-    (js_sys::Date::now() * 1_000_000.0) as u64
+/// Rules are decided before the request's first I/O: its arrival time is the time now.
+fn now_ns(req: &Incoming) -> u64 {
+    (req.started_ms * 1_000_000.0) as u64
 }
 
 /// Decides the configured rules for a proxied request. `Ok` carries the headers to add.
@@ -32,7 +33,7 @@ pub async fn check(
         req.path(),
         &req.client_key(),
         |name| req.header(name),
-        now_ns(),
+        now_ns(req),
     );
     if !eval.refused(rules) {
         for pending in std::mem::take(&mut eval.pending) {
@@ -54,7 +55,9 @@ pub async fn check(
 
 /// Decides the admin rule for a request to a protected admin route.
 pub fn check_admin(req: &Incoming, settings: &Settings) -> Result<(), EdgeError> {
-    let eval = settings.rules.evaluate_admin(&req.client_key(), now_ns());
+    let eval = settings
+        .rules
+        .evaluate_admin(&req.client_key(), now_ns(req));
     into_result(&eval, settings).map(|_| ())
 }
 
