@@ -3,10 +3,7 @@
 
 use std::cell::RefCell;
 
-use wasm_bindgen::JsValue;
-use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, Result, State, durable_object,
-};
+use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
 
 use super::Settings;
 use crate::cache::purge::{Purge, Purges};
@@ -59,14 +56,11 @@ async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
         .durable_object(BINDING)?
         .id_from_name("global")?
         .get_stub()?;
-    let mut init = RequestInit::new();
-    if let Some(p) = purge {
-        let body = serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-    }
+    let body = purge
+        .map(|p| serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string())))
+        .transpose()?;
     let mut response = stub
-        .fetch_with_request(Request::new_with_init("https://purges/", &init)?)
+        .fetch_with_request(super::object_request("https://purges/", body.as_deref())?)
         .await?;
     if response.status_code() != 200 {
         return Err(worker::Error::RustError(

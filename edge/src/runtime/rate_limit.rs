@@ -1,8 +1,7 @@
 //! The rate-limit phase in the runtime: local rules in memory, global rules through their Durable
 //! Objects, the answer's headers, and the admin report.
 
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
 use wyn_edge_shared::config::rate_limit::{Mode, Scope};
 
@@ -79,11 +78,11 @@ async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<
         .get_stub()?;
     let body =
         serde_json::to_string(question).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
     let mut response = stub
-        .fetch_with_request(Request::new_with_init("https://rate-limiter/check", &init)?)
+        .fetch_with_request(super::object_request(
+            "https://rate-limiter/check",
+            Some(&body),
+        )?)
         .await?;
     if response.status_code() != 200 {
         return Err(worker::Error::RustError(format!(
