@@ -9,6 +9,7 @@ export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
 cd "$root/edge"
 worker-build --profile wasm-release "$@"
+node "$root/edge/scripts/lean-entry.mjs" "$root/edge/build/index.js"
 wasm="$root/edge/build/index_bg.wasm"
 # worker-build makes wasm-opt keep the names section (a fifth of the module); nothing at run time
 # reads it, so it goes. Same feature set worker-build enables. A second -Oz, run until it stops
