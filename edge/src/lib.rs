@@ -56,7 +56,7 @@ mod entry {
         let settings = runtime::settings(&env);
         let req = Incoming::new(req);
         let result = pipeline(&req, &settings, &env, &ctx).await;
-        let now = js_sys::Date::now();
+        let now = req.clock();
         let response = runtime::finish(result, &req, &settings, now);
         runtime::metrics::maybe_flush(&settings, &env, &ctx, now);
         Ok(response)
@@ -111,9 +111,9 @@ mod entry {
             .as_deref()
             .map_err(|_| EdgeError::origin_not_configured())?;
         let validators = pending.as_ref().map_or(&[][..], |p| &p.conditional[..]);
-        let asked = js_sys::Date::now();
+        let asked = req.clock();
         let result = runtime::upstream::forward(req, origin, settings, validators).await;
-        req.origin_ms.set(Some(js_sys::Date::now() - asked));
+        req.origin_ms.set(Some(req.read_clock() - asked));
         // 5. response filter and cache store
         let response = match pending {
             Ok(pending) => runtime::cache::complete(req, settings, ctx, pending, result)?,

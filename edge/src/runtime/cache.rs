@@ -58,19 +58,19 @@ thread_local! {
 /// How long a key whose answer could not be stored is not coalesced.
 const PASS_FOR_MS: f64 = 60_000.0;
 
-fn passes(primary: &str) -> bool {
+fn passes(primary: &str, now_ms: f64) -> bool {
     PASS.with(|p| {
         p.borrow_mut()
             .get(primary)
-            .is_some_and(|until| js_sys::Date::now() < *until)
+            .is_some_and(|until| now_ms < *until)
     })
 }
 
-fn set_pass(primary: &str, on: bool) {
+fn set_pass(primary: &str, on: bool, now_ms: f64) {
     PASS.with(|p| {
         let mut p = p.borrow_mut();
         if on {
-            p.put(primary.to_owned(), js_sys::Date::now() + PASS_FOR_MS);
+            p.put(primary.to_owned(), now_ms + PASS_FOR_MS);
         } else {
             p.pop(primary);
         }
@@ -88,7 +88,11 @@ fn stale_secs(stale_by: Duration) -> i64 {
 }
 
 fn now() -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_millis(js_sys::Date::now() as u64)
+    at(js_sys::Date::now())
+}
+
+fn at(ms: f64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms as u64)
 }
 
 thread_local! {
@@ -220,7 +224,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         plan.nextjs,
         |n| req.header(n),
     );
-    let generation = purges::generation(settings, env, &path).await;
+    let generation = purges::generation(settings, env, &path, req.started_ms).await;
     let primary_url = key::storage_url(&primary, generation);
 
     let known_vary = VARY.with(|v| v.borrow_mut().get(&primary).cloned());
@@ -235,19 +239,26 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     };
     let mut manifest_seen = false;
     match cache_match(&cache, &first_url).await {
-        Ok(Some(response)) => match header(&response.headers(), MANIFEST) {
-            Some(names) => {
-                manifest_seen = true;
-                vary = key::vary_names(Some(&names)).unwrap_or_default();
-                VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
-                let variant_url = key::storage_url(
-                    &key::variant(&primary, &vary, |n| req.header(n)),
-                    generation,
-                );
-                found = cache_match(&cache, &variant_url).await.ok().flatten();
+        Ok(Some(response)) => {
+            let facts = StoredFacts::read(&response);
+            match &facts.manifest {
+                Some(names) => {
+                    manifest_seen = true;
+                    vary = key::vary_names(Some(names)).unwrap_or_default();
+                    VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
+                    let variant_url = key::storage_url(
+                        &key::variant(&primary, &vary, |n| req.header(n)),
+                        generation,
+                    );
+                    found = cache_match(&cache, &variant_url)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(|r| (StoredFacts::read(&r), r));
+                }
+                None => found = Some((facts, response)),
             }
-            None => found = Some(response),
-        },
+        }
         Ok(None) if !vary.is_empty() => {
             // Another variant may be stored: then this is a vary miss, not a URI miss.
             manifest_seen = matches!(cache_match(&cache, &primary_url).await, Ok(Some(_)));
@@ -266,18 +277,17 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     });
     let mut stale = None;
     let mut conditional = Vec::new();
-    if let Some(response) = found {
-        let meta = header(&response.headers(), META)
-            .and_then(|m| serde_json::from_str::<StoredMeta>(&m).ok());
+    if let Some((facts, response)) = found {
+        let meta = facts.meta();
         if let Some(meta) = meta {
-            let now = now();
+            let now = at(req.read_clock());
             match freshness::judge(&meta, &request, now) {
                 Verdict::Fresh { age, ttl } if !invalidated(&path, &meta) => {
                     let status = CacheStatus::hit(ttl.as_secs() as i64);
                     if let Some(not_modified) = not_modified(&response, req, age, &status) {
                         return Lookup::Hit(not_modified);
                     }
-                    return Lookup::Hit(serve(&response, age, status));
+                    return Lookup::Hit(serve(&response, &facts, age, status));
                 }
                 Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, &meta) => {
                     let (client, keep) = tee_response(&response);
@@ -286,7 +296,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                     );
                     let status =
                         CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
-                    return Lookup::Hit(serve(&client, age, status));
+                    return Lookup::Hit(serve(&client, &facts, age, status));
                 }
                 // Invalidated by an unsafe request: a miss.
                 Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
@@ -300,7 +310,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     }
     // Coalescing: one fetch per key in this isolate; the others wait for it and read the cache.
     let mut leader = None;
-    if plan.store && stale.is_none() && !passes(&primary) {
+    if plan.store && stale.is_none() && !passes(&primary, req.clock()) {
         leader = Leader::claim(&primary_url);
         if leader.is_none() {
             let limit = settings.config.origin_timeout;
@@ -310,6 +320,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             {
                 worker::Delay::from(COALESCE_POLL).await;
             }
+            req.clock_moves();
             let names = VARY
                 .with(|v| v.borrow_mut().get(&primary).cloned())
                 .unwrap_or_default();
@@ -317,17 +328,19 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 &key::variant(&primary, &names, |n| req.header(n)),
                 generation,
             );
-            if let Ok(Some(response)) = cache_match(&cache, &url).await
-                && let Some(meta) = header(&response.headers(), META)
-                    .and_then(|m| serde_json::from_str::<StoredMeta>(&m).ok())
-                && let Verdict::Fresh { age, ttl } =
-                    freshness::judge(&meta, &request_facts(req, &names), now())
-            {
-                return Lookup::Hit(serve(
-                    &response,
-                    age,
-                    CacheStatus::hit(ttl.as_secs() as i64).collapsed(),
-                ));
+            if let Ok(Some(response)) = cache_match(&cache, &url).await {
+                let facts = StoredFacts::read(&response);
+                if let Some(meta) = facts.meta()
+                    && let Verdict::Fresh { age, ttl } =
+                        freshness::judge(&meta, &request_facts(req, &names), at(req.read_clock()))
+                {
+                    return Lookup::Hit(serve(
+                        &response,
+                        &facts,
+                        age,
+                        CacheStatus::hit(ttl.as_secs() as i64).collapsed(),
+                    ));
+                }
             }
             status = status.collapsed();
         }
@@ -359,6 +372,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
     if matches!(req.method.as_str(), "GET" | "HEAD" | "OPTIONS") || response.status() >= 400 {
         return;
     }
+    req.clock_moves();
     let url = req.url();
     let mut paths = vec![normalize(url.path()).into_owned()];
     for name in ["location", "content-location"] {
@@ -398,7 +412,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
                 false,
                 |_| None,
             );
-            let generation = purges::generation(settings, env, &path).await;
+            let generation = purges::generation(settings, env, &path, req.started_ms).await;
             let _ = JsFuture::from(cache.delete_with_str(&key::storage_url(&primary, generation)))
                 .await;
         }
@@ -455,15 +469,79 @@ async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
     Some(bytes)
 }
 
-/// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
-/// the metadata out, `Age` and `Cache-Status` set.
-fn serve(stored: &Response, age: Duration, status: CacheStatus) -> Response {
-    let headers = Headers::new_with_headers(&stored.headers()).unwrap_or_else(|_| stored.headers());
-    restore(&headers);
-    let _ = headers.set("age", &age.as_secs().to_string());
-    let _ = headers.set("cache-status", &status.header());
-    rebuild(stored, &headers).unwrap_or_else(|| Clone::clone(stored))
+/// The edge's notes on a stored answer, read in one JS call.
+struct StoredFacts {
+    manifest: Option<String>,
+    meta: Option<String>,
+    status: Option<String>,
+    cache_control: Option<String>,
+    vary: Option<String>,
 }
+
+impl StoredFacts {
+    fn read(stored: &Response) -> Self {
+        let names = [
+            MANIFEST,
+            META,
+            STATUS,
+            ORIGINAL_CACHE_CONTROL,
+            ORIGINAL_VARY,
+        ]
+        .join("\n");
+        let values = super::glue::response_values(stored, &names);
+        let mut it = super::glue::split_values(&values).map(|v| v.map(str::to_owned));
+        let mut next = || it.next().flatten();
+        Self {
+            manifest: next(),
+            meta: next(),
+            status: next(),
+            cache_control: next(),
+            vary: next(),
+        }
+    }
+
+    fn meta(&self) -> Option<StoredMeta> {
+        serde_json::from_str(self.meta.as_deref()?).ok()
+    }
+}
+
+/// Builds the client's response from a stored one in one JS call: the original `Cache-Control`
+/// and `Vary` back, the metadata out, `Age` and `Cache-Status` set, the real status.
+fn serve(stored: &Response, facts: &StoredFacts, age: Duration, status: CacheStatus) -> Response {
+    let code = facts
+        .status
+        .as_deref()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| stored.status());
+    let mut drop = super::glue::Lines::default();
+    let mut set = super::glue::Lines::default();
+    match &facts.cache_control {
+        Some(cc) => set.pair("cache-control", cc),
+        None => drop.push("cache-control"),
+    }
+    match &facts.vary {
+        Some(v) => set.pair("vary", v),
+        None => drop.push("vary"),
+    }
+    for name in NOTES {
+        drop.push(name);
+    }
+    set.pair("age", &age.as_secs().to_string());
+    set.pair("cache-status", &status.header());
+    let with_body = !matches!(code, 204 | 205 | 304);
+    super::glue::restored(stored, code, with_body, drop.as_str(), set.as_str())
+        .unwrap_or_else(|| Clone::clone(stored))
+}
+
+/// The edge's own headers on a stored copy, none of which a client sees. `cf-cache-status` is the
+/// Cache API's note on the lookup, not part of the answer.
+const NOTES: [&str; 5] = [
+    META,
+    ORIGINAL_CACHE_CONTROL,
+    ORIGINAL_VARY,
+    STATUS,
+    "cf-cache-status",
+];
 
 /// The stored answer's body under `headers`, with its real status (and no body where the status
 /// allows none).
@@ -504,14 +582,7 @@ fn restore(headers: &Headers) {
             let _ = headers.delete("vary");
         }
     }
-    // `cf-cache-status` is the Cache API's own note on the lookup, not part of the answer.
-    for name in [
-        META,
-        ORIGINAL_CACHE_CONTROL,
-        ORIGINAL_VARY,
-        STATUS,
-        "cf-cache-status",
-    ] {
+    for name in NOTES {
         let _ = headers.delete(name);
     }
 }
@@ -681,7 +752,7 @@ pub fn complete(
         leader,
         ..
     } = *pending;
-    let now = now();
+    let now = at(req.clock());
     let origin_failed = match &origin {
         Err(e) => e.culprit == Culprit::Origin,
         Ok(r) => r.status() >= 500,
@@ -705,7 +776,12 @@ pub fn complete(
             .fwd_status(fwd_status)
             .ttl(-stale_secs(stale_by))
             .detail("stale-if-error");
-        return Ok(serve(response, meta.age(now), s));
+        return Ok(serve(
+            response,
+            &StoredFacts::read(response),
+            meta.age(now),
+            s,
+        ));
     }
     let response = origin?;
     status = status.fwd_status(response.status());
@@ -742,7 +818,7 @@ pub fn complete(
     }
     let vary_header = header(&response.headers(), "vary");
     let Some(vary) = key::vary_names(vary_header.as_deref()) else {
-        set_pass(&primary, true);
+        set_pass(&primary, true, req.clock());
         let _ = response.headers().set(
             "cache-status",
             &status.detail(NotStored::VaryStar.detail()).header(),
@@ -760,7 +836,7 @@ pub fn complete(
     let ex = exchange(&req.method, &full_url, &facts, &response);
     match freshness::store_with(&ex, plan.ttl, settings.cache.config.max_object_size, now) {
         Ok(meta) => {
-            set_pass(&primary, false);
+            set_pass(&primary, false, req.clock());
             VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
             let client = store(
                 ctx,
@@ -776,7 +852,7 @@ pub fn complete(
             Ok(client)
         }
         Err(why) => {
-            set_pass(&primary, true);
+            set_pass(&primary, true, req.clock());
             let _ = response.headers().set(
                 "cache-status",
                 &status.detail(cache_status_detail(why)).header(),

@@ -106,3 +106,22 @@ export async function forward(headers, url, method, body, drop, set, ms) {
   }
   return reshape(response);
 }
+
+/** The values of `names` in a response's headers (one call instead of `headers` then `values`). */
+export function responseValues(response, names) {
+  return values(response.headers, names);
+}
+
+/**
+ * A stored answer served again: its headers less `drop`, plus `set`, under `status`, with its body
+ * unless `withBody` is false. Null when the runtime refuses the status.
+ */
+export function restored(stored, status, withBody, drop, set) {
+  const headers = new Headers(stored.headers);
+  applyEdits(headers, drop, set);
+  try {
+    return new Response(withBody ? stored.body : null, { status, headers });
+  } catch {
+    return null;
+  }
+}

@@ -30,6 +30,17 @@ extern "C" {
     #[wasm_bindgen(js_name = makeResponse, catch)]
     pub fn make_response(status: u16, body: Option<&str>, pairs: &str)
     -> Result<Response, JsValue>;
+    /// The values of `names` in `response`'s headers.
+    #[wasm_bindgen(js_name = responseValues)]
+    pub fn response_values(response: &Response, names: &str) -> String;
+    /// `stored`'s headers edited (`drop`, then `set`) under `status`, its body kept if `with_body`.
+    pub fn restored(
+        stored: &Response,
+        status: u16,
+        with_body: bool,
+        drop: &str,
+        set: &str,
+    ) -> Option<Response>;
     /// The upstream fetch with its header edits and head timeout, the answer reshaped.
     pub fn forward(
         headers: &Headers,

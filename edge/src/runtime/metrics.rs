@@ -5,10 +5,9 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use wasm_bindgen::JsValue;
 use worker::{
-    Context, DurableObject, Env, ListOptions, Method, Request, RequestInit, Response, Result,
-    State, durable_object,
+    Context, DurableObject, Env, ListOptions, Method, Request, Response, Result, State,
+    durable_object,
 };
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
@@ -66,11 +65,11 @@ fn stub(env: &Env, shard: u32) -> Result<worker::Stub> {
 
 async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
     let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
     let response = stub(env, shard)?
-        .fetch_with_request(Request::new_with_init("https://metrics/ingest", &init)?)
+        .fetch_with_request(super::object_request(
+            "https://metrics/ingest",
+            Some(&body),
+        )?)
         .await?;
     if response.status_code() == 200 {
         Ok(())
@@ -184,12 +183,11 @@ impl DurableObject for MetricsObject {
             }
             return Response::ok("stored");
         }
-        let url = req.url()?;
-        let param = |name: &str| {
-            url.query_pairs()
-                .find(|(n, _)| n == name)
-                .and_then(|(_, v)| v.parse::<u64>().ok())
-        };
+        // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
+        let params = web_sys::Url::new(&req.inner().url())
+            .map_err(|_| worker::Error::RustError("metrics: unreadable query URL".into()))?
+            .search_params();
+        let param = |name: &str| params.get(name).and_then(|v| v.parse::<u64>().ok());
         let (from, to) = (
             param("from").unwrap_or(0),
             param("to").unwrap_or(u64::MAX / 2),

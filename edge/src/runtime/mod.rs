@@ -84,6 +84,8 @@ pub struct Incoming {
     read: std::cell::RefCell<Vec<(String, Option<String>)>>,
     /// Time from the origin fetch to its response head, ms.
     pub origin_ms: std::cell::Cell<Option<f64>>,
+    /// The last clock reading, while no I/O has come since (see [`Incoming::clock`]).
+    clock_ms: std::cell::Cell<Option<f64>>,
     /// Headers for the response the pipeline answers with (the rate-limit fields).
     deferred: std::cell::RefCell<glue::Lines>,
 }
@@ -129,8 +131,27 @@ impl Incoming {
             prefetched,
             read: std::cell::RefCell::new(Vec::new()),
             origin_ms: std::cell::Cell::new(None),
+            clock_ms: std::cell::Cell::new(None),
             deferred: std::cell::RefCell::new(glue::Lines::default()),
         }
+    }
+
+    /// Reads `Date.now()` after I/O and keeps the reading for [`Incoming::clock`].
+    pub fn read_clock(&self) -> f64 {
+        let now = js_sys::Date::now();
+        self.clock_ms.set(Some(now));
+        now
+    }
+
+    /// The time now: the kept reading while no I/O has come since, else a new one. Each read is
+    /// a crossing into JS, and on Workers the clock only moves across I/O anyway.
+    pub fn clock(&self) -> f64 {
+        self.clock_ms.get().unwrap_or_else(|| self.read_clock())
+    }
+
+    /// Forgets the kept reading before I/O whose end nobody reads the clock after.
+    pub fn clock_moves(&self) {
+        self.clock_ms.set(None);
     }
 
     /// The URL split into scheme, authority and path; the runtime always gives an absolute URL.
@@ -315,6 +336,18 @@ pub fn finish(
 }
 
 /// Reads one header; a failed read (an invalid name) counts as absent.
+/// A request to a Durable Object: a POST of `body`, or a GET. Built on `web_sys` directly:
+/// `worker::Request::new_with_init` converts a `worker::RequestInit` (cf properties, headers,
+/// redirect mode) and was 11 KB of wasm for three fixed calls.
+pub fn object_request(url: &str, body: Option<&str>) -> worker::Result<worker::Request> {
+    let init = web_sys::RequestInit::new();
+    if let Some(body) = body {
+        init.set_method("POST");
+        init.set_body(&wasm_bindgen::JsValue::from_str(body));
+    }
+    Ok(web_sys::Request::new_with_str_and_init(url, &init)?.into())
+}
+
 pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }

@@ -3,10 +3,7 @@
 
 use std::cell::RefCell;
 
-use wasm_bindgen::JsValue;
-use worker::{
-    DurableObject, Env, Method, Request, RequestInit, Response, Result, State, durable_object,
-};
+use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
 
 use super::Settings;
 use crate::cache::purge::{Purge, Purges};
@@ -21,9 +18,10 @@ thread_local! {
     static KNOWN: RefCell<Option<(Purges, f64)>> = const { RefCell::new(None) };
 }
 
-/// The generation a normalised path's keys use now.
-pub async fn generation(settings: &Settings, env: &Env, path: &str) -> u64 {
-    let now = js_sys::Date::now();
+/// The generation a normalised path's keys use now. `now_ms` may be the request's arrival: a
+/// refresh a few I/O round trips early is harmless, and it spares a clock read per request.
+pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64) -> u64 {
+    let now = now_ms;
     let refresh = settings.cache.config.purge_refresh.as_millis() as f64;
     let known = KNOWN.with(|k| k.borrow().clone());
     if let Some((purges, at)) = &known
@@ -58,14 +56,11 @@ async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
         .durable_object(BINDING)?
         .id_from_name("global")?
         .get_stub()?;
-    let mut init = RequestInit::new();
-    if let Some(p) = purge {
-        let body = serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string()))?;
-        init.with_method(Method::Post)
-            .with_body(Some(JsValue::from_str(&body)));
-    }
+    let body = purge
+        .map(|p| serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string())))
+        .transpose()?;
     let mut response = stub
-        .fetch_with_request(Request::new_with_init("https://purges/", &init)?)
+        .fetch_with_request(super::object_request("https://purges/", body.as_deref())?)
         .await?;
     if response.status_code() != 200 {
         return Err(worker::Error::RustError(

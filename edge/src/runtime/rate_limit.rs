@@ -1,8 +1,7 @@
 //! The rate-limit phase in the runtime: local rules in memory, global rules through their Durable
 //! Objects, the answer's headers, and the admin report.
 
-use wasm_bindgen::JsValue;
-use worker::{Env, Method, Request, RequestInit};
+use worker::Env;
 use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
 use wyn_edge_shared::config::rate_limit::{Mode, Scope};
 
@@ -13,8 +12,9 @@ use crate::rate_limit::{Decision, Evaluation, GlobalCheck, GlobalVerdict, Limits
 /// Name of the Durable Object namespace binding of global rules.
 pub const BINDING: &str = "RATE_LIMITER";
 
-fn now_ns() -> u64 {
-    (js_sys::Date::now() * 1_000_000.0) as u64
+/// Rules are decided before the request's first I/O: its arrival time is the time now.
+fn now_ns(req: &Incoming) -> u64 {
+    (req.started_ms * 1_000_000.0) as u64
 }
 
 /// Decides the configured rules for a proxied request. `Ok` carries the headers to add.
@@ -32,7 +32,7 @@ pub async fn check(
         req.path(),
         &req.client_key(),
         |name| req.header(name),
-        now_ns(),
+        now_ns(req),
     );
     if !eval.refused(rules) {
         for pending in std::mem::take(&mut eval.pending) {
@@ -54,7 +54,9 @@ pub async fn check(
 
 /// Decides the admin rule for a request to a protected admin route.
 pub fn check_admin(req: &Incoming, settings: &Settings) -> Result<(), EdgeError> {
-    let eval = settings.rules.evaluate_admin(&req.client_key(), now_ns());
+    let eval = settings
+        .rules
+        .evaluate_admin(&req.client_key(), now_ns(req));
     into_result(&eval, settings).map(|_| ())
 }
 
@@ -76,11 +78,11 @@ async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<
         .get_stub()?;
     let body =
         serde_json::to_string(question).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_body(Some(JsValue::from_str(&body)));
     let mut response = stub
-        .fetch_with_request(Request::new_with_init("https://rate-limiter/check", &init)?)
+        .fetch_with_request(super::object_request(
+            "https://rate-limiter/check",
+            Some(&body),
+        )?)
         .await?;
     if response.status_code() != 200 {
         return Err(worker::Error::RustError(format!(

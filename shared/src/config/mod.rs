@@ -284,22 +284,61 @@ impl EdgeConfig {
 /// The returned string has no trailing slash, so `origin + request_path` is the upstream URL.
 pub fn parse_origin_url(text: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| ConfigError::new(ORIGIN_VAR, format!("{why}, found {text:?}"));
-    let url = url::Url::parse(text.trim())
-        .map_err(|_| bad("expected an absolute URL like \"https://app.example\""))?;
-    if !matches!(url.scheme(), "http" | "https") {
+    let url = OriginUrl::parse(text.trim())
+        .ok_or_else(|| bad("expected an absolute URL like \"https://app.example\""))?;
+    if !matches!(url.scheme.as_str(), "http" | "https") {
         return Err(bad("expected an http or https URL"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    if url.host.is_empty() {
         return Err(bad("expected a URL with a host"));
     }
-    if url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-        || url.password().is_some()
-    {
+    if url.has_query_fragment_or_credentials {
         return Err(bad("expected no query, fragment or credentials"));
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    Ok(url.href.trim_end_matches('/').to_owned())
+}
+
+/// The parts of a WHATWG URL that [`parse_origin_url`] checks. The worker asks the runtime's own
+/// `URL` (the `url` crate with its IDNA tables is a tenth of the wasm); native builds use the
+/// `url` crate, which implements the same standard.
+struct OriginUrl {
+    scheme: String,
+    host: String,
+    has_query_fragment_or_credentials: bool,
+    href: String,
+}
+
+impl OriginUrl {
+    #[cfg(not(target_arch = "wasm32"))]
+    fn parse(text: &str) -> Option<Self> {
+        let url = url::Url::parse(text).ok()?;
+        Some(Self {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str().unwrap_or_default().to_owned(),
+            has_query_fragment_or_credentials: url.query().is_some()
+                || url.fragment().is_some()
+                || !url.username().is_empty()
+                || url.password().is_some(),
+            href: url.as_str().to_owned(),
+        })
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn parse(text: &str) -> Option<Self> {
+        let url = web_sys::Url::new(text).ok()?;
+        let href = url.href();
+        let scheme = url.protocol();
+        Some(Self {
+            scheme: scheme.strip_suffix(':').unwrap_or(&scheme).to_owned(),
+            host: url.hostname(),
+            // `search` and `hash` read "" for an empty query or fragment as well as for none; the
+            // serialization keeps the `?` or `#` of an empty one (the path escapes both).
+            has_query_fragment_or_credentials: href.contains(['?', '#'])
+                || !url.username().is_empty()
+                || !url.password().is_empty(),
+            href,
+        })
+    }
 }
 
 #[cfg(test)]
