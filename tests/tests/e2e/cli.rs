@@ -63,18 +63,13 @@ fn health_exit_codes() -> Outcome {
 
 fn stats_json_parses_into_the_shared_types() -> Outcome {
     let s = stacks();
-    let (code, out, err) = wynctl(&[
-        "--url",
-        &s.main.url,
-        "--token",
-        TOKEN,
-        "stats",
-        "--json",
-        "--window",
-        "15m",
-        "--by",
-        "route,status",
-    ])?;
+    // `wynctl --url MAIN --token TOKEN stats ARGS...`
+    let stats = |args: &[&str]| {
+        let mut all = vec!["--url", s.main.url.as_str(), "--token", TOKEN, "stats"];
+        all.extend_from_slice(args);
+        wynctl(&all)
+    };
+    let (code, out, err) = stats(&["--json", "--window", "15m", "--by", "route,status"])?;
     ensure!(code == 0 || code == 1, "exit {code}: {err}");
     let answer: MetricsAnswer = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
     ensure!(
@@ -88,47 +83,18 @@ fn stats_json_parses_into_the_shared_types() -> Outcome {
             .all(|g| g.group.contains_key("route") && g.group.contains_key("status")),
         "{answer:?}"
     );
-    let (code, out, _) = wynctl(&["--url", &s.main.url, "--token", TOKEN, "stats"])?;
+    let (code, out, _) = stats(&[])?;
     ensure!(
         (code == 0 || code == 1) && out.starts_with("group "),
         "table: exit {code}: {out}"
     );
     // The exit code follows the alert thresholds, which flags override.
-    let (code, _, err) = wynctl(&[
-        "--url",
-        &s.main.url,
-        "--token",
-        TOKEN,
-        "stats",
-        "--p95-alert-ms",
-        "0.001",
-    ])?;
+    let (code, _, err) = stats(&["--p95-alert-ms", "0.001"])?;
     ensure!(code == 1, "every p95 is past 1 us: exit {code}: {err}");
-    let (code, _, err) = wynctl(&[
-        "--url",
-        &s.main.url,
-        "--token",
-        TOKEN,
-        "stats",
-        "--p95-alert-ms",
-        "600000",
-        "--error-alert",
-        "1",
-    ])?;
+    let (code, _, err) = stats(&["--p95-alert-ms", "600000", "--error-alert", "1"])?;
     ensure!(code == 0, "nothing is past these: exit {code}: {err}");
     // --watch redraws; with --json each draw is one JSON line.
-    let (code, out, err) = wynctl(&[
-        "--url",
-        &s.main.url,
-        "--token",
-        TOKEN,
-        "stats",
-        "--json",
-        "--watch",
-        "1",
-        "--iterations",
-        "2",
-    ])?;
+    let (code, out, err) = stats(&["--json", "--watch", "1", "--iterations", "2"])?;
     ensure!(code == 0 || code == 1, "exit {code}: {err}");
     let draws: Vec<MetricsAnswer> = out
         .lines()
