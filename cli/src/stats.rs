@@ -54,8 +54,17 @@ fn ms(v: Option<f64>) -> String {
 
 /// The table people read.
 pub fn render(answer: &MetricsAnswer, slo: &SloConfig, color: bool) -> String {
+    let name = |g: &GroupSummary| g.group.values().cloned().collect::<Vec<_>>().join("/");
+    // Wide enough for the longest group (a version id is 36 characters).
+    let width = answer
+        .groups
+        .iter()
+        .map(|g| name(g).len())
+        .max()
+        .unwrap_or(0)
+        .max(22);
     let mut out = format!(
-        "{:<22} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10}\n",
+        "{:<width$} {:>8} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>8} {:>8} {:>9} {:>10}\n",
         "group",
         "requests",
         "req/s",
@@ -70,11 +79,10 @@ pub fn render(answer: &MetricsAnswer, slo: &SloConfig, color: bool) -> String {
         "origin p95"
     );
     for g in &answer.groups {
-        let name = g.group.values().cloned().collect::<Vec<_>>().join("/");
         let (lat, err) = judge(g, slo);
         out.push_str(&format!(
-            "{:<22} {:>8} {:>8.2} {:>7.2} {} {:>7.2} {:>7} {:>8} {} {:>8} {:>9} {:>10}\n",
-            name,
+            "{:<width$} {:>8} {:>8.2} {:>7.2} {} {:>7.2} {:>7} {:>8} {} {:>8} {:>9} {:>10}\n",
+            name(g),
             g.requests,
             g.rps,
             g.rate_4xx * 100.0,
@@ -253,6 +261,31 @@ mod tests {
             "chat has its own latency targets"
         );
         assert_eq!(by("venues"), (Level::Alert, Level::Alert));
+    }
+
+    #[test]
+    fn long_groups_widen_the_first_column() {
+        let mut s = Snapshot::default();
+        let mut c = Cell::default();
+        c.record(12.0, Some(3.0), 0, false);
+        let key = Key {
+            minute: 10,
+            route: "api".into(),
+            method: "read".into(),
+            status: "2xx".into(),
+            cache: "miss".into(),
+            rate_limit: "pass".into(),
+            version: "355a41a1-27a2-4144-9bb4-444e955cbe8d".into(),
+        };
+        s.add(key, c);
+        let answer = s.summarize(
+            &Query::parse("window=5m&group_by=route,version").unwrap(),
+            10,
+        );
+        let text = render(&answer, &SloConfig::default(), false);
+        let widths: Vec<usize> = text.lines().map(str::len).collect();
+        assert_eq!(widths.len(), 2, "{text}");
+        assert_eq!(widths[0], widths[1], "the columns line up:\n{text}");
     }
 
     #[test]
