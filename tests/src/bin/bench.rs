@@ -17,6 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use wyn_edge_tests::peers::policy::shipped_policy_json;
 use wyn_edge_tests::stack::{self, Edge, Origin};
 
 struct Args {
@@ -116,17 +117,6 @@ fn wrk(url: &str, args: &Args, script: &Path) -> Result<Sample> {
     }
 }
 
-/// The `EDGE` object of the committed wrangler.toml, as JSON: the shipped policy.
-fn wyn_policy() -> Result<String> {
-    let text = std::fs::read_to_string(stack::root().join("wrangler.toml"))?;
-    let doc: toml::Table = toml::from_str(&text)?;
-    let edge = doc
-        .get("vars")
-        .and_then(|v| v.get("EDGE"))
-        .context("no [vars.EDGE] in wrangler.toml")?;
-    Ok(serde_json::to_string(edge)?)
-}
-
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -140,7 +130,9 @@ fn run(args: &Args, origin: &Origin) -> Result<()> {
         ("ORIGIN_URL", origin.url.as_str()),
         ("EDGE_ADMIN_TOKEN", "bench-token-0123456789"),
     ];
-    let policy = wyn_policy()?;
+    let policy = shipped_policy_json(&std::fs::read_to_string(
+        stack::root().join("wrangler.toml"),
+    )?)?;
     let limited: Vec<(&str, &str)> = base
         .iter()
         .copied()

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wyn_edge_shared::metrics::{MetricsAnswer, Sketch};
+use wyn_edge_tests::peers::policy::shipped_policy_json;
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
 
 const TOKEN: &str = "soak-admin-token-0123456789abcdef";
@@ -338,15 +339,10 @@ fn mb(bytes: Option<u64>) -> String {
     bytes.map_or("?".into(), |b| format!("{:.1} MB", b as f64 / 1e6))
 }
 
-/// The shipped `[vars.EDGE]` policy with a 2 s origin timeout and flushes every 5 s.
+/// The shipped `[vars.EDGE]` policy with a 2 s origin timeout.
 fn policy() -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(stack::root().join("wrangler.toml"))?;
-    let doc: toml::Table = toml::from_str(&text)?;
-    let mut edge = serde_json::to_value(
-        doc.get("vars")
-            .and_then(|v| v.get("EDGE"))
-            .context("no [vars.EDGE]")?,
-    )?;
+    let mut edge: serde_json::Value = serde_json::from_str(&shipped_policy_json(&text)?)?;
     edge["origin_timeout"] = "2s".into();
     Ok(edge)
 }
