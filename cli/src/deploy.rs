@@ -297,14 +297,9 @@ pub async fn run(
         .context("the deploy gates read the edge's metrics, which must answer first")?;
     let current = wrangler.status()?;
     let Some(old) = current.sole_version().map(str::to_owned) else {
-        let split: Vec<String> = current
-            .versions
-            .iter()
-            .map(|t| format!("{}@{}%", t.version_id, t.percentage))
-            .collect();
         bail!(
             "a split deployment is live ({}): finish it or `wynctl rollback` first",
-            split.join(" ")
+            current.split()
         );
     };
     if !opts.yes {
@@ -337,6 +332,13 @@ pub async fn run(
     // One listener for the whole deploy: a Ctrl-C pressed while wrangler runs is not lost.
     let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
     let total = opts.steps.len();
+    let rollout = Rollout {
+        wrangler: &wrangler,
+        log: &log,
+        old: &old,
+        new: &new,
+        total,
+    };
     for (i, &share) in opts.steps.iter().enumerate() {
         let step = i + 1;
         if let Err(e) = wrangler.deploy(
@@ -345,9 +347,7 @@ pub async fn run(
         ) {
             // Past the first step the new version serves traffic: put the old one back.
             if step > 1 {
-                let why = format!("step {step} could not be deployed: {e:#}");
-                log.event("failed", &why, json!({"step": step, "reason": why}));
-                rollback(&wrangler, &log, &old, &new, &why)?;
+                rollout.fail(step, &format!("could not be deployed: {e:#}"), None)?;
             }
             return Err(e);
         }
@@ -372,7 +372,7 @@ pub async fn run(
                 _ = &mut interrupted => {
                     log.bar.finish_and_clear();
                     if ask_yes(&format!("\nInterrupted at step {step}/{total} (new@{share}%). Roll back to {old}?")).await {
-                        rollback(&wrangler, &log, &old, &new, "interrupted (Ctrl-C)")?;
+                        rollout.rollback("interrupted (Ctrl-C)")?;
                     } else {
                         log.event("left", &format!("new {new}@{share}%, old {old}@{}%: finish with `wrangler versions deploy {new}@100%` or `wynctl rollback {old}`", 100.0 - share), json!({"new_version": new, "new_share": share, "old_version": old}));
                     }
@@ -405,13 +405,7 @@ pub async fn run(
                     }
                     let why =
                         format!("the figures could not be read {MAX_UNREAD} times running: {e:#}");
-                    log.bar.finish_and_clear();
-                    log.event(
-                        "failed",
-                        &format!("step {step}/{total}: {why}"),
-                        json!({"step": step, "reason": why}),
-                    );
-                    rollback(&wrangler, &log, &old, &new, &why)?;
+                    rollout.fail(step, &why, None)?;
                     return Ok(1);
                 }
             };
@@ -442,13 +436,8 @@ pub async fn run(
                     break;
                 }
                 Action::Rollback(why) => {
-                    log.bar.finish_and_clear();
-                    log.event(
-                        "failed",
-                        &format!("step {step}/{total}: {why} (new: {}; old: {})", describe(&new_figures), describe(&old_figures)),
-                        json!({"step": step, "reason": why, "new": describe(&new_figures), "old": describe(&old_figures)}),
-                    );
-                    rollback(&wrangler, &log, &old, &new, &why)?;
+                    let figures = (describe(&new_figures), describe(&old_figures));
+                    rollout.fail(step, &why, Some(figures))?;
                     return Ok(1);
                 }
                 Action::Abandon(why) => {
@@ -471,21 +460,57 @@ pub async fn run(
     Ok(0)
 }
 
-fn rollback(wrangler: &Wrangler, log: &Log, old: &str, new: &str, why: &str) -> anyhow::Result<()> {
-    wrangler
-        .deploy(
-            &split(old, new, 100.0),
-            &format!("wynctl: automatic rollback: {why}"),
-        )
-        .with_context(|| {
-            format!("ROLLING BACK FAILED: put {old} back with `wrangler rollback {old}`")
-        })?;
-    log.event(
-        "rollback",
-        &format!("old {old} serves 100% again; new {new} serves nothing"),
-        json!({"old_version": old, "new_version": new, "reason": why}),
-    );
-    Ok(())
+/// The versions of one deploy and how to put the old one back.
+struct Rollout<'a> {
+    wrangler: &'a Wrangler,
+    log: &'a Log,
+    old: &'a str,
+    new: &'a str,
+    total: usize,
+}
+
+impl Rollout<'_> {
+    /// A failed step: logged with its figures (new, old) when there are any, then rolled back.
+    fn fail(
+        &self,
+        step: usize,
+        why: &str,
+        figures: Option<(String, String)>,
+    ) -> anyhow::Result<()> {
+        self.log.bar.finish_and_clear();
+        let total = self.total;
+        let (text, fields) = match figures {
+            Some((new, old)) => (
+                format!("step {step}/{total}: {why} (new: {new}; old: {old})"),
+                json!({"step": step, "reason": why, "new": new, "old": old}),
+            ),
+            None => (
+                format!("step {step}/{total}: {why}"),
+                json!({"step": step, "reason": why}),
+            ),
+        };
+        self.log.event("failed", &text, fields);
+        self.rollback(why)
+    }
+
+    /// Puts the old version back on all traffic.
+    fn rollback(&self, why: &str) -> anyhow::Result<()> {
+        let (old, new) = (self.old, self.new);
+        self.wrangler
+            .deploy(
+                &split(old, new, 100.0),
+                &format!("wynctl: automatic rollback: {why}"),
+            )
+            .with_context(|| {
+                format!("ROLLING BACK FAILED: put {old} back with `wrangler rollback {old}`")
+            })?;
+        self.log.event(
+            "rollback",
+            &format!("old {old} serves 100% again; new {new} serves nothing"),
+            json!({"old_version": old, "new_version": new, "reason": why}),
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]

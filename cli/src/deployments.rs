@@ -7,14 +7,6 @@ use anyhow::bail;
 
 use crate::wrangler::{Deployment, Version, Wrangler};
 
-fn split(d: &Deployment) -> String {
-    d.versions
-        .iter()
-        .map(|t| format!("{}@{}%", t.version_id, t.percentage))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The table: newest deployment first, each version with its share, number and message.
 pub fn render(deployments: &[Deployment], versions: &[Version]) -> String {
     let by_id: BTreeMap<&str, &Version> = versions.iter().map(|v| (v.id.as_str(), v)).collect();
@@ -82,7 +74,7 @@ pub fn rollback(
         }
         eprint!(
             "Now serving {}. Put {} on all traffic? [y/N] ",
-            split(&current),
+            current.split(),
             version.unwrap_or("the previous stable version")
         );
         let mut line = String::new();
@@ -99,7 +91,7 @@ pub fn rollback(
     {
         bail!(
             "asked to put {v} on all traffic, but the deployment now serves {}",
-            split(&now)
+            now.split()
         );
     }
     if json {
@@ -108,7 +100,7 @@ pub fn rollback(
             serde_json::json!({"before": current, "after": now, "message": message})
         );
     } else {
-        println!("rolled back: was {}, now {}", split(&current), split(&now));
+        println!("rolled back: was {}, now {}", current.split(), now.split());
     }
     Ok(0)
 }

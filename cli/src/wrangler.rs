@@ -45,7 +45,22 @@ pub struct Deployment {
     pub versions: Vec<Traffic>,
 }
 
+/// Wrangler's own notation, `VERSION@PERCENTAGE%`.
+impl std::fmt::Display for Traffic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}%", self.version_id, self.percentage)
+    }
+}
+
 impl Deployment {
+    /// Its split in wrangler's notation: `new@10% old@90%`.
+    pub fn split(&self) -> String {
+        self.versions
+            .iter()
+            .map(Traffic::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
     /// The version serving all traffic, if one does.
     pub fn sole_version(&self) -> Option<&str> {
         match self.versions.as_slice() {
@@ -197,10 +212,7 @@ impl Wrangler {
     /// Splits traffic as given (shares must add up to 100) and checks that the platform now
     /// serves that split.
     pub fn deploy(&self, split: &[Traffic], message: &str) -> anyhow::Result<Deployment> {
-        let specs: Vec<String> = split
-            .iter()
-            .map(|t| format!("{}@{}%", t.version_id, t.percentage))
-            .collect();
+        let specs: Vec<String> = split.iter().map(Traffic::to_string).collect();
         let mut args = vec!["versions", "deploy"];
         args.extend(specs.iter().map(String::as_str));
         args.extend(["--message", message, "--yes"]);
