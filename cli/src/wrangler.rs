@@ -201,12 +201,15 @@ impl Wrangler {
     /// Uploads the built worker as a new version (serving no traffic); its id, read from
     /// wrangler's machine-readable output.
     pub fn upload(&self, message: &str, scratch: &Path) -> anyhow::Result<VersionId> {
-        let file = scratch.join("wrangler-upload.jsonl");
+        // One file per wynctl process: two deploys from one directory must not read (or delete)
+        // each other's entries.
+        let file = scratch.join(format!("wrangler-upload-{}.jsonl", std::process::id()));
         let _ = std::fs::remove_file(&file);
         self.run(&["versions", "upload", "--message", message], Some(&file))?;
         let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("wrangler wrote no output file at {}", file.display()))?;
-        version_from_output(&text)
+            .with_context(|| format!("wrangler wrote no output file at {}", file.display()));
+        let _ = std::fs::remove_file(&file);
+        version_from_output(&text?)
     }
 
     /// Splits traffic as given (shares must add up to 100) and checks that the platform now
