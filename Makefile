@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 export WRANGLER_SEND_METRICS := false
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: tools build dev test unit e2e size check fmt bench bench-peers soak conformance clean
+.PHONY: tools build dev test unit e2e size check fmt bench bench-peers bench-ab soak conformance clean
 
 tools:
 	@tests/scripts/tools.sh
@@ -60,6 +60,12 @@ bench: build
 ## BENCH_PEERS_ARGS="--seconds 5 --rounds 5 --connections 16 --clients 32768 --out FILE --no-oha".
 bench-peers: build
 	cargo run --quiet --release -p wyn-edge-tests --bin bench-peers -- $(BENCH_PEERS_ARGS)
+
+## Did a change help? Builds or policies of ours side by side with Hono in raw workerd on one
+## row, alternating; prints req/s and workerd CPU per request (steadier on a busy machine).
+## BENCH_AB_ARGS="--row preflight|miss|429 --build before=target/before --variant NAME=JSON".
+bench-ab: build
+	cargo run --quiet --release -p wyn-edge-tests --bin bench-ab -- $(BENCH_AB_ARGS)
 
 ## Not in CI (about 13 minutes): 10 minutes at 70 % of the measured maximum with the shipped
 ## policy, then faults during load (origin killed and restarted, origin slower than the timeout,

@@ -4,3 +4,4 @@
 
 pub mod policy;
 pub mod report;
+pub mod rows;

@@ -155,6 +155,9 @@ pub struct Workerd {
     /// Text bindings of the twin that differ from the first isolate's (another `EDGE`, another
     /// `ORIGIN_URL`): the twin then plays another version of the worker.
     pub twin_vars: Vec<(String, String)>,
+    /// Another build of the worker than `edge/build` (a directory holding `index.js` and
+    /// `index_bg.wasm`), to compare two builds side by side.
+    pub build: Option<PathBuf>,
 }
 
 /// The built worker, served by `wrangler dev` or raw `workerd`.
@@ -255,7 +258,19 @@ impl Edge {
                 ),
         );
         // `embed` paths are relative to the config file, which sits in target/e2e/NAME/.
-        let build = Path::new("../../../edge/build");
+        // (Cap'n Proto reads a path starting with `/` as one inside its import directories.)
+        let build = match &options.build {
+            None => PathBuf::from("../../../edge/build"),
+            Some(dir) => {
+                Path::new("../../..").join(dir.strip_prefix(&root).with_context(|| {
+                    format!(
+                        "the build {} is not inside {}",
+                        dir.display(),
+                        root.display()
+                    )
+                })?)
+            }
+        };
         let modules = format!(
             r#"modules = [
     (name = "index.js", esModule = embed "{}"),
@@ -322,26 +337,37 @@ const twin :Workerd.Worker = (
         Ok(edge)
     }
 
+    /// The `/proc` directories of the edge's `workerd` processes (the isolates).
+    fn workerd_procs(&self) -> Vec<PathBuf> {
+        let pgid = self.child.id();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|entry| {
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    return false;
+                };
+                // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+                let Some((head, rest)) = stat.rsplit_once(')') else {
+                    return false;
+                };
+                let pgrp = rest
+                    .split_whitespace()
+                    .nth(2)
+                    .and_then(|v| v.parse::<u32>().ok());
+                pgrp == Some(pgid) && head.ends_with("(workerd")
+            })
+            .map(|entry| entry.path())
+            .collect()
+    }
+
     /// The resident memory of the edge's `workerd` processes (the isolates), in bytes.
     pub fn workerd_rss(&self) -> Option<u64> {
-        let pgid = self.child.id();
         let mut total = None;
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
-            let Some((head, rest)) = stat.rsplit_once(')') else {
-                continue;
-            };
-            let pgrp = rest
-                .split_whitespace()
-                .nth(2)
-                .and_then(|v| v.parse::<u32>().ok());
-            if pgrp != Some(pgid) || !head.ends_with("(workerd") {
-                continue;
-            }
-            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        for proc in self.workerd_procs() {
+            let status = std::fs::read_to_string(proc.join("status")).ok()?;
             let kb = status
                 .lines()
                 .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -351,6 +377,22 @@ const twin :Workerd.Worker = (
             }
         }
         total
+    }
+
+    /// The CPU time (user + system, all threads) the edge's `workerd` processes have used.
+    pub fn workerd_cpu(&self) -> Option<Duration> {
+        // /proc counts in USER_HZ, which Linux fixes at 100 on every architecture we run on.
+        const TICKS_PER_SEC: u64 = 100;
+        let mut ticks = None;
+        for proc in self.workerd_procs() {
+            let stat = std::fs::read_to_string(proc.join("stat")).ok()?;
+            let (_, rest) = stat.rsplit_once(')')?;
+            let mut fields = rest.split_whitespace().skip(11);
+            let utime: u64 = fields.next()?.parse().ok()?;
+            let stime: u64 = fields.next()?.parse().ok()?;
+            *ticks.get_or_insert(0) += utime + stime;
+        }
+        ticks.map(|t: u64| Duration::from_micros(t * 1_000_000 / TICKS_PER_SEC))
     }
 
     /// Starts any JavaScript module worker (one bundled file) in raw `workerd`, with text

@@ -28,9 +28,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use wyn_edge_tests::load::{Clients, Outcome, Spec};
+use wyn_edge_tests::load::{Outcome, Spec};
 use wyn_edge_tests::peers::policy;
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
+use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
 use wyn_edge_tests::stack::{self, Edge, Origin};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,103 +93,6 @@ enum Kind {
     Origin,
 }
 
-/// Where the two workers run for a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Runtime {
-    Workerd,
-    WranglerDev,
-}
-
-impl Runtime {
-    fn describe(self) -> &'static str {
-        match self {
-            Self::Workerd => "raw workerd",
-            Self::WranglerDev => "wrangler dev (local Cache API; its proxy layers cost ~9x)",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Miss,
-    Hit,
-    Preflight,
-    Refused,
-}
-
-struct Row {
-    title: &'static str,
-    method: &'static str,
-    path: &'static str,
-    headers: Vec<(String, String)>,
-    clients: Clients,
-    runtime: Runtime,
-    expect: Expect,
-}
-
-const ALLOWED_ORIGIN: &str = "https://wyn.app";
-/// The client the 429 row hammers (TEST-NET-2).
-const LIMITED_CLIENT: &str = "198.51.100.7";
-
-fn rows(clients: u32) -> Vec<Row> {
-    let origin = ("origin".to_owned(), ALLOWED_ORIGIN.to_owned());
-    vec![
-        Row {
-            title: "1. proxied miss",
-            method: "GET",
-            path: "/api/health",
-            headers: vec![origin.clone()],
-            clients: Clients::Rotate(clients),
-            runtime: Runtime::Workerd,
-            expect: Expect::Miss,
-        },
-        Row {
-            title: "2. cache hit",
-            method: "GET",
-            path: "/static/app.css",
-            headers: vec![],
-            clients: Clients::Rotate(clients),
-            runtime: Runtime::WranglerDev,
-            expect: Expect::Hit,
-        },
-        Row {
-            title: "3. CORS preflight",
-            method: "OPTIONS",
-            path: "/api/venues",
-            headers: vec![
-                origin.clone(),
-                ("access-control-request-method".into(), "POST".into()),
-                (
-                    "access-control-request-headers".into(),
-                    "content-type".into(),
-                ),
-            ],
-            clients: Clients::Rotate(clients),
-            runtime: Runtime::Workerd,
-            expect: Expect::Preflight,
-        },
-        Row {
-            title: "4. rate-limited (429)",
-            method: "GET",
-            path: "/api/health",
-            headers: vec![origin],
-            clients: Clients::Fixed(LIMITED_CLIENT.to_owned()),
-            runtime: Runtime::Workerd,
-            expect: Expect::Refused,
-        },
-    ]
-}
-
-impl Row {
-    fn request_line(&self) -> String {
-        let mut line = format!("{} {}", self.method, self.path);
-        for (name, value) in &self.headers {
-            line.push_str(&format!(", {name}: {value}"));
-        }
-        line
-    }
-}
-
 struct System {
     label: &'static str,
     kind: Kind,
@@ -238,7 +142,7 @@ fn run(args: &Args) -> Result<()> {
 
     let work = root.join("target/bench-peers");
     std::fs::create_dir_all(&work)?;
-    let bundle = bundle_hono(&root, &work)?;
+    let bundle = policy::bundle_hono(&root, &work)?;
 
     let started = Instant::now();
     let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -706,32 +610,6 @@ fn check(client: &reqwest::blocking::Client, row: &Row, system: &System) -> Resu
     }
 }
 
-/// Bundles bench/hono with the pinned esbuild, minified, as `wrangler deploy --minify` would.
-fn bundle_hono(root: &Path, work: &Path) -> Result<PathBuf> {
-    let out = work.join("hono/worker.js");
-    let status = Command::new(root.join("node_modules/.bin/esbuild"))
-        .current_dir(root)
-        .args([
-            "bench/hono/src/index.js",
-            "--bundle",
-            "--format=esm",
-            "--platform=browser",
-            "--conditions=workerd,worker",
-            "--target=es2022",
-            "--minify",
-            "--external:cloudflare:*",
-            "--log-level=warning",
-        ])
-        .arg(format!("--outfile={}", out.display()))
-        .status()
-        .context("running esbuild (make tools installs it)")?;
-    ensure!(
-        status.success(),
-        "esbuild failed to bundle bench/hono ({status})"
-    );
-    Ok(out)
-}
-
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -1116,6 +994,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use wyn_edge_tests::load::Clients;
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| (*s).to_owned()).collect()

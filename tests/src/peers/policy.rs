@@ -7,9 +7,10 @@
 //! to the limit (hono-rate-limiter counts fixed windows). Anything else stops the bench with a
 //! message naming the rule.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use serde_json::json;
 use wyn_edge_shared::config::EdgeConfig;
 use wyn_edge_shared::config::rate_limit::{KeySpec, Mode, Scope};
@@ -319,6 +320,32 @@ pub fn nginx_conf(
         bail!("bench/nginx/nginx.conf.template: nothing fills {rest}");
     }
     Ok(conf)
+}
+
+/// Bundles bench/hono with the pinned esbuild, minified, as `wrangler deploy --minify` would.
+pub fn bundle_hono(root: &Path, work: &Path) -> Result<PathBuf> {
+    let out = work.join("hono/worker.js");
+    let status = Command::new(root.join("node_modules/.bin/esbuild"))
+        .current_dir(root)
+        .args([
+            "bench/hono/src/index.js",
+            "--bundle",
+            "--format=esm",
+            "--platform=browser",
+            "--conditions=workerd,worker",
+            "--target=es2022",
+            "--minify",
+            "--external:cloudflare:*",
+            "--log-level=warning",
+        ])
+        .arg(format!("--outfile={}", out.display()))
+        .status()
+        .context("running esbuild (make tools installs it)")?;
+    ensure!(
+        status.success(),
+        "esbuild failed to bundle bench/hono ({status})"
+    );
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -1,0 +1,107 @@
+//! The four rows both benchmark tools measure: what is sent, from which clients, in which
+//! runtime, and what answer is expected.
+
+use crate::load::Clients;
+
+/// Where the two workers run for a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runtime {
+    Workerd,
+    WranglerDev,
+}
+
+impl Runtime {
+    /// How the report names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Workerd => "raw workerd",
+            Self::WranglerDev => "wrangler dev (local Cache API; its proxy layers cost ~9x)",
+        }
+    }
+}
+
+/// The answer a row must get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    Miss,
+    Hit,
+    Preflight,
+    Refused,
+}
+
+/// One request shape to measure.
+pub struct Row {
+    pub title: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub clients: Clients,
+    pub runtime: Runtime,
+    pub expect: Expect,
+}
+
+/// An origin the shipped CORS policy allows.
+pub const ALLOWED_ORIGIN: &str = "https://wyn.app";
+/// The client the 429 row hammers (TEST-NET-2).
+pub const LIMITED_CLIENT: &str = "198.51.100.7";
+
+/// The rows, with `clients` rotating client addresses where a row rotates them.
+pub fn rows(clients: u32) -> Vec<Row> {
+    let origin = ("origin".to_owned(), ALLOWED_ORIGIN.to_owned());
+    vec![
+        Row {
+            title: "1. proxied miss",
+            method: "GET",
+            path: "/api/health",
+            headers: vec![origin.clone()],
+            clients: Clients::Rotate(clients),
+            runtime: Runtime::Workerd,
+            expect: Expect::Miss,
+        },
+        Row {
+            title: "2. cache hit",
+            method: "GET",
+            path: "/static/app.css",
+            headers: vec![],
+            clients: Clients::Rotate(clients),
+            runtime: Runtime::WranglerDev,
+            expect: Expect::Hit,
+        },
+        Row {
+            title: "3. CORS preflight",
+            method: "OPTIONS",
+            path: "/api/venues",
+            headers: vec![
+                origin.clone(),
+                ("access-control-request-method".into(), "POST".into()),
+                (
+                    "access-control-request-headers".into(),
+                    "content-type".into(),
+                ),
+            ],
+            clients: Clients::Rotate(clients),
+            runtime: Runtime::Workerd,
+            expect: Expect::Preflight,
+        },
+        Row {
+            title: "4. rate-limited (429)",
+            method: "GET",
+            path: "/api/health",
+            headers: vec![origin],
+            clients: Clients::Fixed(LIMITED_CLIENT.to_owned()),
+            runtime: Runtime::Workerd,
+            expect: Expect::Refused,
+        },
+    ]
+}
+
+impl Row {
+    /// The request as the report prints it.
+    pub fn request_line(&self) -> String {
+        let mut line = format!("{} {}", self.method, self.path);
+        for (name, value) in &self.headers {
+            line.push_str(&format!(", {name}: {value}"));
+        }
+        line
+    }
+}
