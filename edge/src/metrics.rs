@@ -197,6 +197,49 @@ impl Recorder {
     }
 }
 
+/// Batch ids a window remembers; past this many the oldest go (a retry comes within seconds).
+pub const MAX_WINDOW_BATCHES: usize = 4_096;
+
+/// One aggregator's minute: the cells merged into it and the ids of the batches they came from,
+/// stored as one value so that cells and ids change together and a retried batch merges once.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Window {
+    /// The merged cells.
+    pub snapshot: Snapshot,
+    /// Ids of the batches merged, oldest first.
+    #[serde(default)]
+    pub batches: Vec<String>,
+}
+
+impl Window {
+    /// Merges a batch's cells for this minute, unless that batch was merged before; returns
+    /// whether it merged.
+    pub fn merge_batch(&mut self, id: &str, cells: &Snapshot) -> bool {
+        if self.batches.iter().any(|b| b == id) {
+            return false;
+        }
+        self.snapshot.merge(cells);
+        self.batches.push(id.to_owned());
+        if self.batches.len() > MAX_WINDOW_BATCHES {
+            let excess = self.batches.len() - MAX_WINDOW_BATCHES;
+            self.batches.drain(..excess);
+        }
+        true
+    }
+}
+
+/// A batch's cells split by the minute they belong to.
+pub fn by_minute(snapshot: &Snapshot) -> std::collections::BTreeMap<u64, Snapshot> {
+    let mut minutes = std::collections::BTreeMap::<u64, Snapshot>::new();
+    for (key, cell) in snapshot.cells.values() {
+        minutes
+            .entry(key.minute)
+            .or_default()
+            .add(key.clone(), cell.clone());
+    }
+    minutes
+}
+
 /// The cache outcome from a `Cache-Status` value.
 pub fn cache_class(cache_status: Option<&str>) -> &'static str {
     match cache_status {
@@ -234,6 +277,40 @@ mod tests {
             origin_ms: Some(total - 1.0),
             bytes_out: 10,
         }
+    }
+
+    #[test]
+    fn a_window_merges_each_batch_once_and_bounds_its_ids() {
+        let mut r = Recorder::new(&MetricsConfig::default());
+        r.record(&outcome("/api/a", 200, 5.0));
+        r.record(&Outcome {
+            now_ms: 60_000.0 * 1_001.0,
+            ..outcome("/api/a", 502, 7.0)
+        });
+        let batch = r.take_batches("iso", 1.0).remove(0);
+        let minutes = by_minute(&batch.snapshot);
+        assert_eq!(minutes.keys().copied().collect::<Vec<_>>(), [1_000, 1_001]);
+
+        let mut window = Window::default();
+        assert!(window.merge_batch(&batch.id, &minutes[&1_000]));
+        assert!(!window.merge_batch(&batch.id, &minutes[&1_000]), "a retry");
+        let summary = window
+            .snapshot
+            .summarize(&Query::parse("window=5m").unwrap(), 1_001);
+        assert_eq!(summary.groups[0].requests, 1);
+
+        // Stored, read back: the ids survive, so a retry after a restart merges once too.
+        let mut back: Window =
+            serde_json::from_str(&serde_json::to_string(&window).unwrap()).unwrap();
+        assert!(!back.merge_batch(&batch.id, &minutes[&1_000]));
+        for i in 0..MAX_WINDOW_BATCHES {
+            back.merge_batch(&format!("other:{i}"), &Snapshot::default());
+        }
+        assert_eq!(back.batches.len(), MAX_WINDOW_BATCHES);
+        assert!(
+            !back.batches.contains(&batch.id),
+            "the oldest id went first"
+        );
     }
 
     #[test]

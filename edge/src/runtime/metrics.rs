@@ -2,7 +2,8 @@
 //! awaited by a request) to one of `metrics.shards` aggregator objects, which keep per-minute
 //! windows for 7 days; a query merges every shard with what this isolate has not flushed yet.
 
-use std::collections::HashSet;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashSet};
 use std::rc::Rc;
 
 use worker::{
@@ -12,12 +13,11 @@ use worker::{
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
 use super::Settings;
-use crate::metrics::Batch;
+use crate::metrics::{Batch, Window};
 
 /// Name of the aggregators' Durable Object binding.
 pub const BINDING: &str = "METRICS";
 const KEEP_MINUTES: u64 = 7 * 24 * 60;
-const RECENT_IDS: usize = 2_000;
 
 thread_local! {
     static ISOLATE: String = super::random_uuid();
@@ -116,71 +116,91 @@ fn minute_key(minute: u64) -> String {
     format!("m:{minute:012}")
 }
 
+/// Windows an aggregator keeps parsed in memory: the minutes batches are still arriving for.
+const CACHED_WINDOWS: usize = 4;
+
 /// One aggregator: per-minute windows of merged cells, 7 days of them.
+///
+/// Storage is the truth; the newest windows are also kept parsed, so an ingest does not read and
+/// parse its minute again (an object is single-threaded, and no other event runs while a storage
+/// call is pending).
 #[durable_object]
 pub struct MetricsObject {
     state: State,
+    recent: RefCell<BTreeMap<u64, Window>>,
+    alarm_set: Cell<bool>,
 }
 
 impl MetricsObject {
-    async fn recent_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .state
-            .storage()
-            .get::<Vec<String>>("ids")
-            .await?
-            .unwrap_or_default())
-    }
-}
-
-impl DurableObject for MetricsObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
+    /// Merges a batch into its windows and stores every changed window in one atomic write.
+    async fn ingest(&self, batch: Batch) -> Result<()> {
         let storage = self.state.storage();
-        if req.method() == Method::Post {
-            let batch: Batch = req.json().await?;
-            let mut ids = self.recent_ids().await?;
-            if ids.contains(&batch.id) {
-                // A retry of a batch already merged: idempotent.
-                return Response::ok("stored");
+        let minutes = crate::metrics::by_minute(&batch.snapshot);
+        for minute in minutes.keys() {
+            if self.recent.borrow().contains_key(minute) {
+                continue;
             }
-            let mut by_minute: std::collections::BTreeMap<u64, Snapshot> =
-                std::collections::BTreeMap::new();
-            for (key, cell) in batch.snapshot.cells.values() {
-                by_minute
-                    .entry(key.minute)
-                    .or_default()
-                    .add(key.clone(), cell.clone());
+            let window = storage
+                .get::<String>(&minute_key(*minute))
+                .await?
+                .and_then(|t| serde_json::from_str::<Window>(&t).ok())
+                .unwrap_or_default();
+            self.recent.borrow_mut().entry(*minute).or_insert(window);
+        }
+        let writes = js_sys::Object::new();
+        let mut changed = Vec::new();
+        {
+            let mut recent = self.recent.borrow_mut();
+            for (minute, cells) in &minutes {
+                let window = recent.entry(*minute).or_default();
+                if window.merge_batch(&batch.id, cells) {
+                    let text = serde_json::to_string(window)
+                        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                    js_sys::Reflect::set(&writes, &minute_key(*minute).into(), &text.into())?;
+                    changed.push(*minute);
+                }
             }
-            for (minute, cells) in by_minute {
-                let k = minute_key(minute);
-                let mut window: Snapshot = storage
-                    .get::<String>(&k)
-                    .await?
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                window.merge(&cells);
-                storage
-                    .put(
-                        &k,
-                        serde_json::to_string(&window)
-                            .map_err(|e| worker::Error::RustError(e.to_string()))?,
-                    )
-                    .await?;
+        }
+        if !changed.is_empty()
+            && let Err(e) = storage.put_multiple_raw(writes).await
+        {
+            // Not stored: forget the merged copies, so the retry merges again.
+            let mut recent = self.recent.borrow_mut();
+            for minute in changed {
+                recent.remove(&minute);
             }
-            ids.push(batch.id);
-            if ids.len() > RECENT_IDS {
-                ids.drain(..ids.len() - RECENT_IDS);
+            return Err(e);
+        }
+        {
+            let mut recent = self.recent.borrow_mut();
+            while recent.len() > CACHED_WINDOWS {
+                recent.pop_first();
             }
-            storage.put("ids", &ids).await?;
+        }
+        if !self.alarm_set.get() {
             if storage.get_alarm().await?.is_none() {
                 storage
                     .set_alarm(std::time::Duration::from_secs(3_600))
                     .await?;
             }
+            self.alarm_set.set(true);
+        }
+        Ok(())
+    }
+}
+
+impl DurableObject for MetricsObject {
+    fn new(state: State, _env: Env) -> Self {
+        Self {
+            state,
+            recent: RefCell::default(),
+            alarm_set: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        if req.method() == Method::Post {
+            self.ingest(req.json().await?).await?;
             return Response::ok("stored");
         }
         // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
@@ -193,22 +213,22 @@ impl DurableObject for MetricsObject {
             param("to").unwrap_or(u64::MAX / 2),
         );
         let (start, end) = (minute_key(from), minute_key(to + 1));
-        let list = storage
+        let list = self
+            .state
+            .storage()
             .list_with_options(ListOptions::new().start(&start).end(&end))
             .await?;
-        let mut snapshot = Snapshot::default();
+        let mut answer = ShardAnswer::default();
         list.for_each(&mut |value, _key| {
             if let Some(window) = value
                 .as_string()
-                .and_then(|t| serde_json::from_str::<Snapshot>(&t).ok())
+                .and_then(|t| serde_json::from_str::<Window>(&t).ok())
             {
-                snapshot.merge(&window);
+                answer.snapshot.merge(&window.snapshot);
+                answer.ids.extend(window.batches);
             }
         });
-        Response::from_json(&ShardAnswer {
-            snapshot,
-            ids: self.recent_ids().await?,
-        })
+        Response::from_json(&answer)
     }
 
     async fn alarm(&self) -> Result<Response> {
