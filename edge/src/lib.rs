@@ -37,7 +37,7 @@ pub mod runtime;
 mod entry {
     use std::rc::Rc;
 
-    use worker::{Context, Env, event};
+    use worker::{Context, Env};
 
     use crate::admin::{self, AdminRoute};
     use crate::cache::status::{CacheStatus, Forward};
@@ -45,21 +45,71 @@ mod entry {
     use crate::runtime::cache::Lookup;
     use crate::runtime::{self, Incoming, Settings, rate_limit, text_response};
 
-    // The runtime's own request: `worker::Request` would read its method, URL, headers and `cf`
-    // across the boundary before the pipeline asks for any of them.
-    #[event(fetch)]
-    async fn fetch(
+    /// What the phases before the first I/O decided.
+    enum Front {
+        /// The answer, with no I/O needed: a preflight, a refused body, a local rate limit.
+        Answer(Result<web_sys::Response, EdgeError>),
+        /// Go on to the phases that wait (admin, global limits, cache, upstream).
+        Wait(rate_limit::Local),
+    }
+
+    /// The fetch entry. A request the phases before the first I/O answer (a preflight, a local
+    /// 429) gets its `Response` synchronously, with no future and no promise: the Rust future
+    /// bridged to a promise costs more than the rest of such a request. The others get a promise.
+    ///
+    /// It takes the runtime's own request: `worker::Request` would read its method, URL, headers
+    /// and `cf` across the boundary before the pipeline asks for any of them.
+    #[wasm_bindgen::prelude::wasm_bindgen(js_name = fetch)]
+    pub fn fetch(
         req: web_sys::Request,
         env: Env,
-        ctx: Context,
-    ) -> worker::Result<web_sys::Response> {
+        ctx: worker::worker_sys::Context,
+    ) -> wasm_bindgen::JsValue {
         let settings = runtime::settings(&env);
+        let ctx = Context::new(ctx);
         let req = Incoming::new(req);
-        let result = pipeline(&req, &settings, &env, &ctx).await;
+        match front(&req, &settings) {
+            Front::Answer(result) => respond(result, &req, &settings, &env, &ctx).into(),
+            Front::Wait(local) => wasm_bindgen_futures::future_to_promise(async move {
+                let result = pipeline(&req, &settings, &env, &ctx, local).await;
+                Ok(respond(result, &req, &settings, &env, &ctx).into())
+            })
+            .into(),
+        }
+    }
+
+    /// The response sent, recorded, and the metrics flushed when due (after the response).
+    fn respond(
+        result: Result<web_sys::Response, EdgeError>,
+        req: &Incoming,
+        settings: &Rc<Settings>,
+        env: &Env,
+        ctx: &Context,
+    ) -> web_sys::Response {
         let now = req.clock();
-        let response = runtime::finish(result, &req, &settings, now);
-        runtime::metrics::maybe_flush(&settings, &env, &ctx, now);
-        Ok(response)
+        let response = runtime::finish(result, req, settings, now);
+        runtime::metrics::maybe_flush(settings, env, ctx, now);
+        response
+    }
+
+    /// The request filter's decisions that need no I/O (admin routes wait: health asks the
+    /// origin, the others are rare).
+    fn front(req: &Incoming, settings: &Settings) -> Front {
+        if admin::route(req.path()).is_some() {
+            return Front::Wait(rate_limit::Local::Decided(Ok(None)));
+        }
+        if req.is_preflight()
+            && let Some(answer) = runtime::cors::preflight(req, settings)
+        {
+            return Front::Answer(answer);
+        }
+        if let Err(e) = req.check_body_size(settings.config.max_request_body) {
+            return Front::Answer(Err(e));
+        }
+        match rate_limit::check_local(req, settings) {
+            rate_limit::Local::Decided(Err(e)) => Front::Answer(Err(e)),
+            local => Front::Wait(local),
+        }
     }
 
     async fn pipeline(
@@ -67,6 +117,7 @@ mod entry {
         settings: &Rc<Settings>,
         env: &Env,
         ctx: &Context,
+        local: rate_limit::Local,
     ) -> Result<web_sys::Response, EdgeError> {
         // 1. admin
         if let Some(route) = admin::route(req.path()) {
@@ -91,14 +142,14 @@ mod entry {
                 AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }
-        // 2. request filter
-        if req.is_preflight()
-            && let Some(answer) = runtime::cors::preflight(req, settings)
-        {
-            return answer;
-        }
-        req.check_body_size(settings.config.max_request_body)?;
-        let limits = rate_limit::check(req, settings, env).await?;
+        // 2. request filter: preflights, the body size and local limits were decided in
+        // `front`; global limits ask their objects.
+        let limits = match local {
+            rate_limit::Local::Decided(limits) => limits?,
+            rate_limit::Local::Pending(eval) => {
+                rate_limit::check_global(eval, settings, env).await?
+            }
+        };
         // 3. cache lookup
         let pending = match runtime::cache::lookup(req, settings, env, ctx).await {
             Lookup::Hit(response) => return Ok(with_limits(req, response, limits.as_ref())),

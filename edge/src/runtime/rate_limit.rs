@@ -17,35 +17,50 @@ fn now_ns(req: &Incoming) -> u64 {
     (req.started_ms * 1_000_000.0) as u64
 }
 
-/// Decides the configured rules for a proxied request. `Ok` carries the headers to add.
-pub async fn check(
-    req: &Incoming,
-    settings: &Settings,
-    env: &Env,
-) -> Result<Option<Limits>, EdgeError> {
+/// The local rules' verdict on a proxied request, decided without I/O.
+pub enum Local {
+    /// Every rule is decided: refused, or allowed with these headers.
+    Decided(Result<Option<Limits>, EdgeError>),
+    /// Allowed so far; global rules wait for their Durable Objects (see [`check_global`]).
+    Pending(Evaluation),
+}
+
+/// Decides the configured rules that need no I/O: the local ones, or all of them when no global
+/// rule applies or a local one already refuses.
+pub fn check_local(req: &Incoming, settings: &Settings) -> Local {
     let rules = &settings.rules;
     if rules.rules().is_empty() || req.is_preflight() {
-        return Ok(None);
+        return Local::Decided(Ok(None));
     }
-    let mut eval = rules.evaluate_local(
+    let eval = rules.evaluate_local(
         &req.method,
         req.path(),
         &req.client_key(),
         |name| req.header(name),
         now_ns(req),
     );
-    if !eval.refused(rules) {
-        for pending in std::mem::take(&mut eval.pending) {
-            let question = rules.global_check(pending.rule);
-            match ask(env, &question, &question.object_name(&pending.key)).await {
-                Ok(verdict) => eval.record_global(rules, pending.rule, verdict.into()),
-                Err(e) => {
-                    worker::console_error!(
-                        "wyn-edge: rate limit {:?} undecided: {e}",
-                        question.rule
-                    );
-                    eval.record_global_error(rules, pending.rule);
-                }
+    if eval.pending.is_empty() || eval.refused(rules) {
+        Local::Decided(into_result(&eval, settings))
+    } else {
+        Local::Pending(eval)
+    }
+}
+
+/// Asks the global rules' Durable Objects, then decides every rule. `Ok` carries the headers to
+/// add.
+pub async fn check_global(
+    mut eval: Evaluation,
+    settings: &Settings,
+    env: &Env,
+) -> Result<Option<Limits>, EdgeError> {
+    let rules = &settings.rules;
+    for pending in std::mem::take(&mut eval.pending) {
+        let question = rules.global_check(pending.rule);
+        match ask(env, &question, &question.object_name(&pending.key)).await {
+            Ok(verdict) => eval.record_global(rules, pending.rule, verdict.into()),
+            Err(e) => {
+                worker::console_error!("wyn-edge: rate limit {:?} undecided: {e}", question.rule);
+                eval.record_global_error(rules, pending.rule);
             }
         }
     }
