@@ -65,17 +65,16 @@ const INVALID = 3;
  * Rust reads), headers made mutable, the body stream passed on untouched.
  */
 export function reshape(response) {
-  const headers = new Headers(response.headers);
-  for (const name of hopByHop) if (name !== "connection") headers.delete(name);
+  let copy;
   try {
-    return new Response(response.body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers,
-    });
+    // The response as init: its status, status text and headers, copied once.
+    copy = new Response(response.body, response);
   } catch {
     throw INVALID;
   }
+  const headers = copy.headers;
+  for (const name of hopByHop) if (name !== "connection") headers.delete(name);
+  return copy;
 }
 
 /**
