@@ -92,7 +92,11 @@ mod entry {
                 AdminRoute::MetricsPrometheus => {
                     runtime::admin_api::metrics(req, settings, env, true).await
                 }
-                AdminRoute::Unknown => Err(EdgeError::not_found()),
+                // Test runs only: proves the entry recovers from a panic (see lean-entry.mjs).
+                AdminRoute::TestPanic if settings.test_panic => {
+                    panic!("wyn-edge: panic asked for by /__edge/test/panic")
+                }
+                AdminRoute::TestPanic | AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }
         // 2. request filter
