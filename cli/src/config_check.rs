@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context;
 use wyn_edge_shared::config::slo::SloConfig;
 use wyn_edge_shared::config::{
-    ConfigError, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url, units,
+    ConfigError, EDGE_VAR, EdgeConfig, ORIGIN_VAR, TEST_HOOKS_VAR, parse_origin_url, units,
 };
 
 /// The outcome of checking one environment.
@@ -64,6 +64,14 @@ pub fn check(text: &str, env: Option<&str>) -> anyhow::Result<Checked> {
             None
         }
     };
+    if vars.is_some_and(|v| v.contains_key(TEST_HOOKS_VAR)) {
+        // A test hook (a panic on demand, behind the admin token) has no business in a deploy.
+        problems.push(ConfigError {
+            field: TEST_HOOKS_VAR.into(),
+            message: "expected nothing: test hooks are for local test runs only, found a value"
+                .into(),
+        });
+    }
     for p in &mut problems {
         p.field = format!("{prefix}{}", p.field);
     }
@@ -340,6 +348,18 @@ mod tests {
         assert!(got[2].starts_with("env.production.vars.EDGE.health.probe_timeout:"));
         assert!(
             got[3].starts_with("env.production.vars.ORIGIN_URL: expected an http or https URL")
+        );
+    }
+
+    #[test]
+    fn test_hooks_are_refused() {
+        let text = "[vars]\nORIGIN_URL = \"https://a.example\"\nEDGE_TEST_HOOKS = \"panic\"\n";
+        let c = check(text, None).unwrap();
+        let got: Vec<String> = c.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(got.len(), 1, "{got:#?}");
+        assert!(
+            got[0].starts_with("vars.EDGE_TEST_HOOKS: expected nothing"),
+            "{got:#?}"
         );
     }
 

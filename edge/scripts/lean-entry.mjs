@@ -8,6 +8,15 @@
 // RuntimeError. (`fetch` is a plain function, so the Proxy never awaited its promise either.)
 // The Durable Object classes keep worker-build's Proxy.
 //
+// One step more than the Proxy: a panic answers. A Rust panic traps the wasm instance inside a
+// microtask, so the pending request's promise never settles and the runtime cancels it ("hung")
+// with a bare 500; every other request in flight in the isolate lives in the same dead instance.
+// So each request is raced against the instance's death: on a RuntimeError (thrown by `fetch`, or
+// seen by the global error listener) every pending request of the isolate is answered at once
+// with the edge's own problem document (500, `type` .../internal, `Cache-Control: no-store`, the
+// client's well-formed `X-Request-Id` or a new one), and the next request reinitialises the
+// instance. `e2e proxy::a_panic_answers_500_and_the_next_request_recovers` proves it.
+//
 // Usage: node lean-entry.mjs build/index.js. Fails the build when worker-build's output no
 // longer has the expected shape, rather than shipping an unpatched or half-patched entry.
 import { readFileSync, writeFileSync } from "node:fs";
@@ -34,11 +43,27 @@ const [, flag] = find(/function (\w+)\(r\)\{r instanceof WebAssembly\.RuntimeErr
 const [, proxied] = find(new RegExp(`(\\w+)=new Proxy\\(${entry},\\w+\\)`), "the entry's Proxy");
 const exportRe = new RegExp(`([{,])${proxied} as default\\}`);
 find(exportRe, "the default export");
+// The problem document mirrors wyn_edge_shared::problem (ProblemType::Internal) and
+// request_id::is_well_formed.
+const panicked =
+  `function __leanPanicked(t){let i=t.headers.get("x-request-id");` +
+  `if(!i||!/^[A-Za-z0-9._:-]{1,128}$/.test(i))i=crypto.randomUUID();` +
+  `return new Response(JSON.stringify({type:"https://wyn.app/problems/internal",` +
+  `title:"The edge failed to handle the request",status:500,request_id:i}),{status:500,headers:{` +
+  `"content-type":"application/problem+json","cache-control":"no-store",` +
+  `"x-content-type-options":"nosniff","x-request-id":i}})}` +
+  `var __leanPending=new Set;function __leanDead(){for(const f of __leanPending)f();__leanPending.clear()}` +
+  `addEventListener("error",e=>{e.error instanceof WebAssembly.RuntimeError&&__leanDead()});`;
 const lean =
+  panicked +
   `var __leanEntry=class extends ${entry}{constructor(...a){try{${reinit}();super(...a)}` +
   `catch(e){throw ${state}.criticalError=!0,e}}};` +
-  `__leanEntry.prototype.fetch=function(t){${reinit}();try{return ${entry}.prototype.fetch.call(this,t)}` +
-  `catch(e){throw ${flag}(e),e}};`;
+  `__leanEntry.prototype.fetch=function(t){${reinit}();let p;try{p=${entry}.prototype.fetch.call(this,t)}` +
+  `catch(e){if(${flag}(e),e instanceof WebAssembly.RuntimeError)return __leanDead(),__leanPanicked(t);throw e}` +
+  // The 500 is built in a continuation of this request: the death is seen in another request's
+  // context, and a Response (a stream) made there cannot be sent from here.
+  `let f;const d=new Promise(r=>{f=r}).then(()=>__leanPanicked(t));__leanPending.add(f);` +
+  `return Promise.race([p,d]).finally(()=>__leanPending.delete(f))};`;
 js = js.replace(exportRe, `$1__leanEntry as default}`);
 js = js.replace(/export\{[^}]*__leanEntry as default\}/, (m) => lean + m);
 writeFileSync(file, js);

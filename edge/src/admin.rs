@@ -26,6 +26,10 @@ pub enum AdminRoute {
     Metrics,
     /// `GET /__edge/metrics/prometheus`: the same as OpenMetrics text.
     MetricsPrometheus,
+    /// `/__edge/test/panic`: the worker panics, to prove it recovers. Answers like
+    /// [`AdminRoute::Unknown`] unless the `EDGE_TEST_HOOKS` binding says `panic`, which only test
+    /// runs set.
+    TestPanic,
     /// Any other path under `/__edge/`: needs the token, then answers 404.
     Unknown,
 }
@@ -50,6 +54,7 @@ pub fn route(path: &str) -> Option<AdminRoute> {
         "purge" => AdminRoute::Purge,
         "metrics" => AdminRoute::Metrics,
         "metrics/prometheus" => AdminRoute::MetricsPrometheus,
+        "test/panic" => AdminRoute::TestPanic,
         _ => AdminRoute::Unknown,
     })
 }
@@ -79,6 +84,8 @@ mod tests {
             route("/__edge/metrics/prometheus"),
             Some(AdminRoute::MetricsPrometheus)
         );
+        assert_eq!(route("/__edge/test/panic"), Some(AdminRoute::TestPanic));
+        assert!(!AdminRoute::TestPanic.is_public());
         assert_eq!(route("/__edge/nope"), Some(AdminRoute::Unknown));
         assert_eq!(route("/__edge/"), Some(AdminRoute::Unknown));
         assert_eq!(route("/__edge"), Some(AdminRoute::Unknown));

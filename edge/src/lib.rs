@@ -14,7 +14,10 @@
 //!    which), request id and `RateLimit` headers added, CORS headers last (on the edge's own
 //!    errors too).
 //!
-//! Policy modules ([`admin`], [`cache`], [`cors`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
+//! The origin timeout is a [`deadline`] counted from the request's arrival: time spent in the
+//! earlier phases comes out of it.
+//!
+//! Policy modules ([`admin`], [`cache`], [`cors`], [`deadline`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
 //! [`error`]) are pure and tested natively; `runtime` is the one adapter that touches the Workers
 //! runtime.
 
@@ -23,6 +26,7 @@
 pub mod admin;
 pub mod cache;
 pub mod cors;
+pub mod deadline;
 pub mod error;
 pub mod forwarding;
 pub mod health;
@@ -139,7 +143,11 @@ mod entry {
                 AdminRoute::MetricsPrometheus => {
                     runtime::admin_api::metrics(req, settings, env, true).await
                 }
-                AdminRoute::Unknown => Err(EdgeError::not_found()),
+                // Test runs only: proves the entry recovers from a panic (see lean-entry.mjs).
+                AdminRoute::TestPanic if settings.test_panic => {
+                    panic!("wyn-edge: panic asked for by /__edge/test/panic")
+                }
+                AdminRoute::TestPanic | AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
         }
         // 2. request filter: preflights, the body size and local limits were decided in
@@ -162,8 +170,9 @@ mod entry {
             .as_deref()
             .map_err(|_| EdgeError::origin_not_configured())?;
         let validators = pending.as_ref().map_or(&[][..], |p| &p.conditional[..]);
-        let asked = req.clock();
-        let result = runtime::upstream::forward(req, origin, settings, validators).await;
+        // A fresh reading: the deadline counts from arrival, and the phases above awaited I/O.
+        let asked = req.read_clock();
+        let result = runtime::upstream::forward(req, origin, settings, validators, asked).await;
         req.origin_ms.set(Some(req.read_clock() - asked));
         // 5. response filter and cache store
         let response = match pending {

@@ -6,7 +6,8 @@
 //! `Cache-Control` is replaced by how long the Cache API must keep it (freshness plus the stale
 //! windows); the original comes back when it is served. A response that varies on request
 //! headers is stored under its variant key, with a small manifest naming those headers under the
-//! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch.
+//! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch, within
+//! their own origin deadline.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -27,6 +28,7 @@ use crate::cache::freshness::{
 };
 use crate::cache::key::{self, KeyParts};
 use crate::cache::status::{CacheStatus, Forward};
+use crate::deadline::Deadline;
 use crate::error::{Culprit, EdgeError};
 use crate::rate_limit::path_pattern::normalize;
 
@@ -313,10 +315,11 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     if plan.store && stale.is_none() && !passes(&primary, req.clock()) {
         leader = Leader::claim(&primary_url);
         if leader.is_none() {
-            let limit = settings.config.origin_timeout;
-            let started = js_sys::Date::now();
+            // The wait spends the request's own origin deadline: a follower is never held past
+            // it (waiting a whole timeout, then fetching with another, gave 504s at twice it).
+            let deadline = Deadline::new(req.started_ms, settings.config.origin_timeout);
             while IN_FLIGHT.with(|f| f.borrow().contains(&primary_url))
-                && js_sys::Date::now() - started < limit.as_millis() as f64
+                && !deadline.passed(js_sys::Date::now())
             {
                 worker::Delay::from(COALESCE_POLL).await;
             }

@@ -16,7 +16,7 @@ use crate::forwarding::{CLIENT_MAY_NOT_SET, HOP_BY_HOP};
 use crate::metrics::Recorder;
 use crate::rate_limit::RuleSet;
 use wyn_edge_shared::config::{
-    ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, parse_origin_url,
+    ConfigError, ConfigErrors, EDGE_VAR, EdgeConfig, ORIGIN_VAR, TEST_HOOKS_VAR, parse_origin_url,
 };
 
 /// Name of the secret holding the admin API token.
@@ -44,6 +44,9 @@ pub struct Settings {
     pub cache: CacheRules,
     /// This isolate's metrics.
     pub metrics: std::cell::RefCell<Recorder>,
+    /// Whether `/__edge/test/panic` panics (the `EDGE_TEST_HOOKS` binding says `panic`: test
+    /// runs only).
+    pub test_panic: bool,
 }
 
 thread_local! {
@@ -113,6 +116,12 @@ fn load(env: &Env) -> Settings {
     let cors = config.cors.as_ref().map(Cors::new);
     let cache = CacheRules::new(&config.cache);
     let metrics = std::cell::RefCell::new(Recorder::new(&config.metrics));
+    let test_panic = binding(env, TEST_HOOKS_VAR)
+        .as_string()
+        .is_some_and(|hooks| hooks.split(',').any(|h| h.trim() == "panic"));
+    if test_panic {
+        worker::console_warn!("wyn-edge: test hook on: /__edge/test/panic panics");
+    }
     Settings {
         config,
         config_errors,
@@ -123,5 +132,6 @@ fn load(env: &Env) -> Settings {
         cors,
         cache,
         metrics,
+        test_panic,
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Bodies are handed over as JS streams and never copied into wasm memory. Redirects are passed to
 //! the client, not followed. The origin timeout covers the wait for the response head only: a long
-//! stream (the chat endpoint's server-sent events) is never cut.
+//! stream (the chat endpoint's server-sent events) is never cut. It is a [`Deadline`] from the
+//! request's arrival: the fetch gets what the earlier phases left of it.
 
 use std::time::Duration;
 
@@ -15,6 +16,7 @@ use wyn_edge_shared::REQUEST_ID_HEADER;
 
 use super::glue::{self, Lines};
 use super::{Incoming, Settings, header};
+use crate::deadline::Deadline;
 use crate::error::EdgeError;
 use crate::forwarding;
 
@@ -30,17 +32,23 @@ pub enum FetchFailure {
 }
 
 /// Streams `req` to `origin` (with `extra` headers: validators when revalidating a stored copy)
-/// and returns the origin's response through the response filter, in one crossing.
+/// and returns the origin's response through the response filter, in one crossing. `now_ms` is
+/// the time now: the fetch is given what is left of the request's [`Deadline`], and a request
+/// whose deadline already passed is a 504 without reaching the origin.
 pub async fn forward(
     req: &Incoming,
     origin: &str,
     settings: &Settings,
     extra: &[(String, String)],
+    now_ms: f64,
 ) -> Result<Response, EdgeError> {
+    let timeout = settings.config.origin_timeout;
+    let Some(left) = Deadline::new(req.started_ms, timeout).remaining(now_ms) else {
+        return Err(EdgeError::origin_timeout(timeout));
+    };
     let body = req.upstream_body().unwrap_or(JsValue::UNDEFINED);
     let target = forwarding::upstream_url(origin, req.url().path_and_query);
-    let timeout = settings.config.origin_timeout;
-    match settle(start(req, settings, extra, "", &target, &body, timeout)).await {
+    match settle(start(req, settings, extra, "", &target, &body, left)).await {
         Ok(response) => Ok(response),
         Err(FetchFailure::Unreachable) => Err(EdgeError::origin_unreachable()),
         Err(FetchFailure::TimedOut) => Err(EdgeError::origin_timeout(timeout)),

@@ -30,6 +30,11 @@ use serde::{Deserialize, Serialize};
 pub const EDGE_VAR: &str = "EDGE";
 /// Name of the `[vars]` entry that holds the origin URL.
 pub const ORIGIN_VAR: &str = "ORIGIN_URL";
+/// Name of the binding that turns on test-only behaviour: `"panic"` lets the admin API's
+/// `/__edge/test/panic` make the worker panic, to prove recovery. Only the test suite sets it
+/// (`--var`, or a raw workerd config); `wynctl config check` and `deploy` refuse a wrangler.toml
+/// that does.
+pub const TEST_HOOKS_VAR: &str = "EDGE_TEST_HOOKS";
 
 /// Workers refuse request bodies above this on every plan, so a larger limit is meaningless.
 const MAX_BODY_CEILING: u64 = 500 * 1000 * 1000;

@@ -8,7 +8,8 @@
 //!   worker (it consumes the `Connection` header before the worker sees it), and without the
 //!   Durable Object binding, so global rate limits cannot be decided;
 //! - `twins`: two isolates of the worker in raw `workerd` sharing one Durable Object namespace;
-//! - `cache`: `wrangler dev` in front of an origin the cache tests stop and start again.
+//! - `cache`: `wrangler dev` in front of an origin the cache tests stop and start again;
+//! - `recovery` (started by its test): raw `workerd` with the panic test hook on.
 
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 // `ensure!` negates whatever condition it is given, float comparisons included.
@@ -22,6 +23,7 @@ mod health;
 mod metrics;
 mod proxy;
 mod rate_limit;
+mod recovery;
 mod support;
 
 use std::sync::OnceLock;
@@ -236,6 +238,7 @@ fn main() {
         .chain(metrics::trials())
         .chain(cli::trials())
         .chain(deploy::trials())
+        .chain(recovery::trials())
         .collect();
     let wanted = trials
         .iter()

@@ -52,6 +52,10 @@ pub fn trials() -> Vec<Trial> {
             passes_statuses_and_redirects,
         ),
         Trial::test("proxy::slow_origin_is_a_504", slow_origin_is_a_504),
+        Trial::test(
+            "proxy::the_origin_deadline_counts_from_arrival",
+            the_origin_deadline_counts_from_arrival,
+        ),
         Trial::test("proxy::dead_origin_is_a_502", dead_origin_is_a_502),
         Trial::test(
             "proxy::oversized_bodies_are_refused",
@@ -415,6 +419,61 @@ fn slow_origin_is_a_504() -> Outcome {
     // A route under the timeout is unaffected.
     let resp = client().get(format!("{}/api/slow?ms=200", edge())).send()?;
     ensure!(resp.status() == 200, "status {}", resp.status());
+    Ok(())
+}
+
+/// The `dur` of metric `name` in a `Server-Timing` header, ms.
+fn timing(server_timing: &str, name: &str) -> Option<f64> {
+    server_timing.split(',').find_map(|metric| {
+        let mut params = metric.trim().split(';');
+        if params.next() != Some(name) {
+            return None;
+        }
+        params.find_map(|p| p.trim().strip_prefix("dur=")?.parse().ok())
+    })
+}
+
+fn the_origin_deadline_counts_from_arrival() -> Outcome {
+    // Two misses for one key: the second waits behind the first one's fetch (coalescing). The
+    // wait must come out of its own origin deadline, so its 504 comes at the timeout after its
+    // arrival, not after the wait *and* a whole timeout of its own (that was 2 x timeout less
+    // the head start: 3.5 s here, and a pile-up of held requests under load).
+    let nonce = SystemTime::now().duration_since(UNIX_EPOCH)?.as_nanos();
+    let url = format!("{}/api/slow?ms=6000&deadline={nonce}", edge());
+    let first = {
+        let url = url.clone();
+        std::thread::spawn(move || client().get(url).send().map(|r| r.status().as_u16()))
+    };
+    // Let the first claim the key; the second then arrives while it waits on the origin.
+    std::thread::sleep(Duration::from_millis(500));
+    let resp = client()
+        .get(&url)
+        .header("x-request-id", "deadline-2")
+        .send()?;
+    let server_timing = header(&resp, "server-timing");
+    let body = problem(resp, 504, "origin-timeout")?;
+    ensure!(body["request_id"] == "deadline-2", "{body}");
+    ensure!(
+        first.join().map_err(|_| "the first request panicked")?? == 504,
+        "the first request was not a 504"
+    );
+    // Measured inside the edge (arrival to answer), so wrangler's proxy and the client's
+    // scheduling are left out; the margin is for a busy machine's late timers.
+    let at_edge = timing(&server_timing, "edge")
+        .ok_or_else(|| format!("no edge timing in {server_timing:?}"))?;
+    let timeout = MAIN_TIMEOUT_MS as f64;
+    ensure!(
+        at_edge >= timeout - 50.0 && at_edge < timeout * 1.5,
+        "the second request's 504 came {at_edge} ms after it arrived at the edge, expected about {timeout} ms ({server_timing})"
+    );
+    // Whatever fetch it still made was given only what the wait left of the deadline (a whole
+    // timeout would mean it led instead: the requests reached the edge in the other order).
+    if let Some(origin) = timing(&server_timing, "origin") {
+        ensure!(
+            origin < timeout - 200.0,
+            "its origin fetch took {origin} ms, more than the wait left ({server_timing})"
+        );
+    }
     Ok(())
 }
 
