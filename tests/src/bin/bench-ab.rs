@@ -1,4 +1,5 @@
-//! `make bench-ab`: variants of our worker side by side with Hono in raw workerd, on one row of
+//! `make bench-ab`: variants of our worker side by side with Hono in raw workerd (the cache hit:
+//! wrangler dev, for its Cache API; policy variants only), on one row of
 //! the peer benchmark, in alternating rounds. Where `bench-peers` answers "how do we compare",
 //! this answers "did that change help": besides requests/s (noisy on a shared machine) it reports
 //! the workerd process's CPU time per answered request, which other load on the machine moves
@@ -9,7 +10,7 @@
 //! of the worker (`--build before=target/before`, a copy of an earlier `edge/build`); `shipped`
 //! (the current build with the policy as it is) always runs.
 //!
-//! Usage: `bench-ab [--row miss|preflight|429] [--seconds N] [--rounds N] [--connections N]
+//! Usage: `bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N]
 //! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...`. With `--rate` each run is open loop at that
 //! rate and the table also shows p50/p99.
 
@@ -27,7 +28,7 @@ use wyn_edge_tests::peers::report::median;
 use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
 
-const USAGE: &str = "usage: bench-ab [--row miss|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
+const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
 
 #[derive(Debug)]
 struct Args {
@@ -82,9 +83,8 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
                     "miss" => Expect::Miss,
                     "preflight" => Expect::Preflight,
                     "429" => Expect::Refused,
-                    _ => bail!(
-                        "--row: miss, preflight or 429 (the cache hit needs wrangler dev), found {value:?}"
-                    ),
+                    "hit" => Expect::Hit,
+                    _ => bail!("--row: miss, hit, preflight or 429, found {value:?}"),
                 }
             }
             "--seconds" => parsed.seconds = number()?,
@@ -176,9 +176,10 @@ fn run(args: &Args) -> Result<()> {
         .into_iter()
         .find(|r| r.expect == args.row)
         .context("no such row")?;
+    let wrangler = row.runtime == Runtime::WranglerDev;
     ensure!(
-        row.runtime == Runtime::Workerd,
-        "bench-ab runs raw workerd rows only"
+        !wrangler || args.variants.iter().all(|v| v.build.is_none()),
+        "the cache hit runs under wrangler dev, which serves edge/build only: no --build"
     );
 
     let names: &[&'static str] = &["ab-0", "ab-1", "ab-2", "ab-3", "ab-4", "ab-5"];
@@ -196,29 +197,43 @@ fn run(args: &Args) -> Result<()> {
         let text = policy.to_string();
         policy::parse(&text)
             .with_context(|| format!("variant {name}: the policy does not validate"))?;
-        let edge = Edge::start_workerd_with(
-            names[i],
-            &[
-                ("ORIGIN_URL", origin.url.as_str()),
-                token,
-                ("EDGE", text.as_str()),
-            ],
-            Workerd {
-                build: variant.build.clone(),
-                ..Workerd::default()
-            },
-        )?;
+        let vars = [
+            ("ORIGIN_URL", origin.url.as_str()),
+            token,
+            ("EDGE", text.as_str()),
+        ];
+        let edge = if wrangler {
+            Edge::start(names[i], &vars)?
+        } else {
+            Edge::start_workerd_with(
+                names[i],
+                &vars,
+                Workerd {
+                    build: variant.build.clone(),
+                    ..Workerd::default()
+                },
+            )?
+        };
         contenders.push(contender(format!("ours: {name}"), edge)?);
     }
-    let hono = Edge::start_workerd_module(
-        "ab-hono",
-        &bundle,
-        &[
-            ("ORIGIN_URL", origin.url.as_str()),
-            ("POLICY", hono_policy.as_str()),
-        ],
-        &[("RATE_LIMITER", "DurableObjectRateLimiter")],
-    )?;
+    let hono_vars = [
+        ("ORIGIN_URL", origin.url.as_str()),
+        ("POLICY", hono_policy.as_str()),
+    ];
+    let hono = if wrangler {
+        Edge::start_with_config(
+            "ab-hono-wrangler",
+            Some(&root.join("bench/hono/wrangler.toml")),
+            &hono_vars,
+        )?
+    } else {
+        Edge::start_workerd_module(
+            "ab-hono",
+            &bundle,
+            &hono_vars,
+            &[("RATE_LIMITER", "DurableObjectRateLimiter")],
+        )?
+    };
     contenders.push(contender("Hono".into(), hono)?);
 
     let spec = |addr, duration, rate| Spec {
@@ -361,7 +376,7 @@ mod tests {
         let parsed = args(&["--row", "429", "--variant", "a={\"metrics\":{}}"]).unwrap();
         assert_eq!(parsed.row, Expect::Refused);
         assert_eq!(parsed.variants.len(), 2);
-        assert!(args(&["--row", "hit"]).is_err());
+        assert!(args(&["--row", "hot"]).is_err());
         assert!(args(&["--variant", "a=[1]"]).is_err());
         assert!(args(&["--variant", "noequals"]).is_err());
         assert!(args(&["--seconds", "0"]).is_err());
