@@ -62,7 +62,7 @@ bench-peers: build
 	cargo run --quiet --release -p wyn-edge-tests --bin bench-peers -- $(BENCH_PEERS_ARGS)
 
 ## Did a change help? Builds or policies of ours side by side with Hono on one row, alternating
-## (raw workerd; the cache hit under wrangler dev, policies only); prints req/s and workerd CPU
+## (raw workerd; the cache hit under wrangler dev); prints req/s and workerd CPU
 ## per request, which a busy machine moves less.
 ## BENCH_AB_ARGS="--row preflight|miss|hit|429 --build before=target/before --variant NAME=JSON".
 bench-ab: build

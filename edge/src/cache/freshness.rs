@@ -482,7 +482,38 @@ fn header_map(headers: &[(String, String)]) -> HeaderMap {
 /// Judges a stored response for a request with these headers (cache-control, pragma and the
 /// varied-on headers are the ones that matter).
 pub fn judge(meta: &StoredMeta, request: &[(String, String)], now: SystemTime) -> Verdict {
-    let Some(policy) = meta.policy() else {
+    judge_with(meta, meta.policy().as_ref(), request, now)
+}
+
+/// A stored response's metadata with its cache policy built once, for an isolate to keep between
+/// hits: parsing the metadata and building the policy were most of a hit's own work.
+pub struct Stored {
+    /// The metadata.
+    pub meta: StoredMeta,
+    policy: Option<CachePolicy>,
+}
+
+impl Stored {
+    /// Reads the metadata stored beside a response; `None` when it is not ours or not readable.
+    pub fn parse(text: &str) -> Option<Self> {
+        let meta: StoredMeta = serde_json::from_str(text).ok()?;
+        let policy = meta.policy();
+        Some(Self { meta, policy })
+    }
+
+    /// [`judge`], with the policy already built.
+    pub fn judge(&self, request: &[(String, String)], now: SystemTime) -> Verdict {
+        judge_with(&self.meta, self.policy.as_ref(), request, now)
+    }
+}
+
+fn judge_with(
+    meta: &StoredMeta,
+    policy: Option<&CachePolicy>,
+    request: &[(String, String)],
+    now: SystemTime,
+) -> Verdict {
+    let Some(policy) = policy else {
         return Verdict::Revalidate {
             age: Duration::ZERO,
             conditional: Vec::new(),

@@ -24,7 +24,7 @@ use worker::{Context, Env};
 use super::{Incoming, Settings, header, purges};
 use crate::cache::Plan;
 use crate::cache::freshness::{
-    self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, StoredMeta, Verdict,
+    self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, Stored, StoredMeta, Verdict,
 };
 use crate::cache::key::{self, KeyParts};
 use crate::cache::status::{CacheStatus, Forward};
@@ -43,6 +43,9 @@ const COALESCE_POLL: Duration = Duration::from_millis(25);
 
 thread_local! {
     /// The Vary names learned per primary key, so most lookups take one Cache API call.
+    /// Parsed metadata of recently served stored responses, by their metadata text.
+    static STORED: RefCell<lru::LruCache<String, Rc<Stored>>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(1_000).unwrap_or(NonZeroUsize::MIN)));
     static VARY: RefCell<lru::LruCache<String, Vec<String>>> =
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
     /// Paths an unsafe method changed, and when: entries stored before are not served.
@@ -279,34 +282,42 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
     });
     let mut stale = None;
     let mut conditional = Vec::new();
-    if let Some((facts, response)) = found {
-        let meta = facts.meta();
-        if let Some(meta) = meta {
-            let now = at(req.read_clock());
-            match freshness::judge(&meta, &request, now) {
-                Verdict::Fresh { age, ttl } if !invalidated(&path, &meta) => {
-                    let status = CacheStatus::hit(ttl.as_secs() as i64);
-                    if let Some(not_modified) = not_modified(&response, req, age, &status) {
-                        return Lookup::Hit(not_modified);
-                    }
-                    return Lookup::Hit(serve(&response, &facts, age, status));
+    if let Some((facts, response)) = found
+        && let Some(stored) = facts.stored()
+    {
+        let now = at(req.read_clock());
+        let meta = &stored.meta;
+        match stored.judge(&request, now) {
+            Verdict::Fresh { age, ttl } if !invalidated(&path, meta) => {
+                let status = CacheStatus::hit(ttl.as_secs() as i64);
+                if let Some(not_modified) = not_modified(&response, req, age, &status) {
+                    return Lookup::Hit(not_modified);
                 }
-                Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, &meta) => {
-                    let (client, keep) = tee_response(&response);
-                    revalidate_in_background(
-                        req, settings, ctx, &primary, generation, &request, &plan, keep, meta,
-                    );
-                    let status =
-                        CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
-                    return Lookup::Hit(serve(&client, &facts, age, status));
-                }
-                // Invalidated by an unsafe request: a miss.
-                Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
-                Verdict::Revalidate { conditional: c, .. } => {
-                    status = CacheStatus::forward(Forward::Stale);
-                    conditional = c;
-                    stale = Some((response, meta));
-                }
+                return Lookup::Hit(serve(&response, &facts, age, status));
+            }
+            Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, meta) => {
+                let (client, keep) = tee_response(&response);
+                revalidate_in_background(
+                    req,
+                    settings,
+                    ctx,
+                    &primary,
+                    generation,
+                    &request,
+                    &plan,
+                    keep,
+                    meta.clone(),
+                );
+                let status =
+                    CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
+                return Lookup::Hit(serve(&client, &facts, age, status));
+            }
+            // Invalidated by an unsafe request: a miss.
+            Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
+            Verdict::Revalidate { conditional: c, .. } => {
+                status = CacheStatus::forward(Forward::Stale);
+                conditional = c;
+                stale = Some((response, meta.clone()));
             }
         }
     }
@@ -333,9 +344,9 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             );
             if let Ok(Some(response)) = cache_match(&cache, &url).await {
                 let facts = StoredFacts::read(&response);
-                if let Some(meta) = facts.meta()
+                if let Some(stored) = facts.stored()
                     && let Verdict::Fresh { age, ttl } =
-                        freshness::judge(&meta, &request_facts(req, &names), at(req.read_clock()))
+                        stored.judge(&request_facts(req, &names), at(req.read_clock()))
                 {
                     return Lookup::Hit(serve(
                         &response,
@@ -503,8 +514,16 @@ impl StoredFacts {
         }
     }
 
-    fn meta(&self) -> Option<StoredMeta> {
-        serde_json::from_str(self.meta.as_deref()?).ok()
+    /// The stored metadata, parsed once per isolate for each stored response (the text is its key:
+    /// a new store writes new text).
+    fn stored(&self) -> Option<Rc<Stored>> {
+        let text = self.meta.as_deref()?;
+        if let Some(known) = STORED.with(|m| m.borrow_mut().get(text).cloned()) {
+            return Some(known);
+        }
+        let stored = Rc::new(Stored::parse(text)?);
+        STORED.with(|m| m.borrow_mut().put(text.to_owned(), Rc::clone(&stored)));
+        Some(stored)
     }
 }
 

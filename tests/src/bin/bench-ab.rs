@@ -1,5 +1,5 @@
 //! `make bench-ab`: variants of our worker side by side with Hono in raw workerd (the cache hit:
-//! wrangler dev, for its Cache API; policy variants only), on one row of
+//! wrangler dev, for its Cache API), on one row of
 //! the peer benchmark, in alternating rounds. Where `bench-peers` answers "how do we compare",
 //! this answers "did that change help": besides requests/s (noisy on a shared machine) it reports
 //! the workerd process's CPU time per answered request, which other load on the machine moves
@@ -17,7 +17,7 @@
 #![allow(clippy::print_stderr)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
@@ -177,10 +177,6 @@ fn run(args: &Args) -> Result<()> {
         .find(|r| r.expect == args.row)
         .context("no such row")?;
     let wrangler = row.runtime == Runtime::WranglerDev;
-    ensure!(
-        !wrangler || args.variants.iter().all(|v| v.build.is_none()),
-        "the cache hit runs under wrangler dev, which serves edge/build only: no --build"
-    );
 
     let names: &[&'static str] = &["ab-0", "ab-1", "ab-2", "ab-3", "ab-4", "ab-5"];
     ensure!(
@@ -203,7 +199,11 @@ fn run(args: &Args) -> Result<()> {
             ("EDGE", text.as_str()),
         ];
         let edge = if wrangler {
-            Edge::start(names[i], &vars)?
+            let config = match &variant.build {
+                Some(build) => Some(wrangler_config_for(&root, &work, name, build)?),
+                None => None,
+            };
+            Edge::start_with_config(names[i], config.as_deref(), &vars)?
         } else {
             Edge::start_workerd_with(
                 names[i],
@@ -331,6 +331,25 @@ fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The repository's wrangler.toml serving another build (its `main` is the only path in it).
+fn wrangler_config_for(root: &Path, work: &Path, name: &str, build: &Path) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(root.join("wrangler.toml"))?;
+    let shipped = "main = \"edge/build/index.js\"";
+    ensure!(
+        text.contains(shipped),
+        "wrangler.toml no longer says {shipped}: teach bench-ab its new shape"
+    );
+    let path = work.join(format!("{name}.wrangler.toml"));
+    std::fs::write(
+        &path,
+        text.replace(
+            shipped,
+            &format!("main = \"{}\"", build.join("index.js").display()),
+        ),
+    )?;
+    Ok(path)
 }
 
 fn contender(name: String, edge: Edge) -> Result<Contender> {

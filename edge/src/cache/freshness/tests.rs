@@ -510,3 +510,27 @@ fn any_final_status_with_explicit_freshness_is_stored() {
         .is_err()
     );
 }
+
+#[test]
+fn a_parsed_stored_response_judges_as_its_metadata_does() {
+    let meta = store(
+        &ex("public, s-maxage=30, stale-while-revalidate=60, stale-if-error=600"),
+        None,
+        t0(),
+    )
+    .unwrap();
+    let stored = Stored::parse(&serde_json::to_string(&meta).unwrap()).unwrap();
+    assert_eq!(stored.meta, meta);
+    let no_cache = own(&[("cache-control", "no-cache")]);
+    for secs in [0, 10, 29, 31, 50, 89, 91, 700] {
+        let now = t0() + Duration::from_secs(secs);
+        for request in [&[][..], &no_cache[..]] {
+            assert_eq!(
+                stored.judge(request, now),
+                judge(&meta, request, now),
+                "at {secs} s"
+            );
+        }
+    }
+    assert!(Stored::parse("{\"not\":\"ours\"}").is_none());
+}
