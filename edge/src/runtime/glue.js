@@ -116,11 +116,13 @@ export function responseValues(response, names) {
  * unless `withBody` is false. Null when the runtime refuses the status.
  */
 export function restored(stored, status, withBody, drop, set) {
-  const headers = new Headers(stored.headers);
-  applyEdits(headers, drop, set);
+  let copy;
   try {
-    return new Response(withBody ? stored.body : null, { status, headers });
+    // The stored headers copied once, into the new response's own (mutable) list.
+    copy = new Response(withBody ? stored.body : null, { status, headers: stored.headers });
   } catch {
     return null;
   }
+  applyEdits(copy.headers, drop, set);
+  return copy;
 }
