@@ -93,18 +93,29 @@ enum Kind {
     Origin,
 }
 
-struct System {
+struct System<'a> {
     label: &'static str,
     kind: Kind,
     workerd: SocketAddr,
     wrangler: SocketAddr,
+    /// The workers' processes (raw workerd, wrangler dev), whose CPU time a run reads.
+    edges: Option<(&'a Edge, &'a Edge)>,
 }
 
-impl System {
+impl System<'_> {
     fn addr(&self, runtime: Runtime) -> SocketAddr {
         match runtime {
             Runtime::Workerd => self.workerd,
             Runtime::WranglerDev => self.wrangler,
+        }
+    }
+
+    /// CPU time the worker's processes have used so far (`None` for nginx and the origin).
+    fn cpu(&self, runtime: Runtime) -> Option<Duration> {
+        let (workerd, wrangler) = self.edges?;
+        match runtime {
+            Runtime::Workerd => workerd.workerd_cpu(),
+            Runtime::WranglerDev => wrangler.workerd_cpu(),
         }
     }
 }
@@ -188,24 +199,28 @@ fn run(args: &Args) -> Result<()> {
             kind: Kind::Ours,
             workerd: addr_of(&ours_workerd.url)?,
             wrangler: addr_of(&ours_wrangler.url)?,
+            edges: Some((&ours_workerd, &ours_wrangler)),
         },
         System {
             label: "Hono",
             kind: Kind::Hono,
             workerd: addr_of(&hono_workerd.url)?,
             wrangler: addr_of(&hono_wrangler.url)?,
+            edges: Some((&hono_workerd, &hono_wrangler)),
         },
         System {
             label: "nginx",
             kind: Kind::Nginx,
             workerd: nginx,
             wrangler: nginx,
+            edges: None,
         },
         System {
             label: "origin alone",
             kind: Kind::Origin,
             workerd: origin.addr,
             wrangler: origin.addr,
+            edges: None,
         },
     ];
     let rows = rows(args.clients);
@@ -344,7 +359,13 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-fn spec(args: &Args, row: &Row, system: &System, rate: Option<f64>, duration: Duration) -> Spec {
+fn spec(
+    args: &Args,
+    row: &Row,
+    system: &System<'_>,
+    rate: Option<f64>,
+    duration: Duration,
+) -> Spec {
     Spec {
         addr: system.addr(row.runtime),
         method: row.method.to_owned(),
@@ -361,6 +382,8 @@ fn spec(args: &Args, row: &Row, system: &System, rate: Option<f64>, duration: Du
 struct Run {
     outcome: Outcome,
     forwarded: u64,
+    /// The worker processes' CPU time per answered request, µs (workers only).
+    cpu_us: Option<f64>,
 }
 
 #[derive(Default)]
@@ -381,6 +404,8 @@ impl CellRuns {
         let latency = |p: f64| report::median(self.latency.iter().map(|r| r.outcome.percentile(p)));
         Cell {
             rps: report::median(self.rate.iter().map(|r| r.outcome.rps())),
+            cpu_us: (kind == Kind::Ours || kind == Kind::Hono)
+                .then(|| report::median(self.rate.iter().filter_map(|r| r.cpu_us))),
             p50: latency(50.0),
             p99: latency(99.0),
             p999: latency(99.9),
@@ -419,7 +444,7 @@ fn measure(
     counter: &OriginCounter,
     args: &Args,
     row: &Row,
-    system: &System,
+    system: &System<'_>,
     rate: Option<f64>,
 ) -> Result<Run> {
     if row.expect == Expect::Refused {
@@ -429,6 +454,7 @@ fn measure(
         spec(args, row, system, None, Duration::from_millis(500)).run()?;
     }
     let before = counter.read()?;
+    let cpu_before = system.cpu(row.runtime);
     let outcome = spec(
         args,
         row,
@@ -437,6 +463,9 @@ fn measure(
         Duration::from_secs(u64::from(args.seconds)),
     )
     .run()?;
+    let cpu_us = cpu_before
+        .zip(system.cpu(row.runtime))
+        .map(|(a, b)| (b - a).as_secs_f64() * 1e6 / outcome.answered().max(1) as f64);
     let after = counter.read()?;
     // The counter's own request counts once.
     let forwarded = after.saturating_sub(before).saturating_sub(1);
@@ -451,7 +480,11 @@ fn measure(
         )
     };
     verify_run(row.expect, system.kind, &outcome, forwarded).with_context(context)?;
-    Ok(Run { outcome, forwarded })
+    Ok(Run {
+        outcome,
+        forwarded,
+        cpu_us,
+    })
 }
 
 /// What every measured run must show.
@@ -499,7 +532,7 @@ fn verify_run(expect: Expect, kind: Kind, outcome: &Outcome, forwarded: u64) -> 
 
 /// Checks, with single requests, that a row does on a system what its title says; returns the
 /// evidence.
-fn check(client: &reqwest::blocking::Client, row: &Row, system: &System) -> Result<String> {
+fn check(client: &reqwest::blocking::Client, row: &Row, system: &System<'_>) -> Result<String> {
     let addr = system.addr(row.runtime);
     let send = |ip: &str| -> Result<reqwest::blocking::Response> {
         let method = reqwest::Method::from_bytes(row.method.as_bytes())?;
@@ -706,7 +739,7 @@ fn cross_check(
     oha: &Path,
     args: &Args,
     row: &Row,
-    systems: &[System],
+    systems: &[System<'_>],
     cells: &[CellRuns],
     rate: f64,
 ) -> Result<Vec<String>> {
@@ -749,7 +782,7 @@ fn oha_run(
     oha: &Path,
     args: &Args,
     row: &Row,
-    system: &System,
+    system: &System<'_>,
     rate: Option<f64>,
 ) -> Result<report::OhaRun> {
     let mut cmd = Command::new(oha);

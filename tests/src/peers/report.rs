@@ -102,6 +102,9 @@ pub fn parse_oha(json: &str) -> Result<OhaRun> {
 pub struct Cell {
     /// Closed-loop requests/s.
     pub rps: f64,
+    /// The worker processes' CPU time per answered request in the closed-loop runs, µs (the
+    /// workers only): steadier than req/s on a shared machine.
+    pub cpu_us: Option<f64>,
     /// Open-loop latencies at the row's rate, corrected, in ms.
     pub p50: f64,
     pub p99: f64,
@@ -142,9 +145,10 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-const RATIO_HEADS: [&str; 6] = [
+const RATIO_HEADS: [&str; 7] = [
     "req/s / Hono",
     "req/s / nginx",
+    "CPU / Hono",
     "p50 / Hono",
     "p50 / nginx",
     "p99 / Hono",
@@ -157,6 +161,10 @@ fn ratio(a: f64, b: f64) -> String {
     } else {
         "-".to_owned()
     }
+}
+
+fn cpu(us: Option<f64>) -> String {
+    us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"))
 }
 
 fn statuses(list: &[(u16, u64)]) -> String {
@@ -176,14 +184,19 @@ impl Report {
             );
             let _ = writeln!(
                 out,
-                "{:<16} {:>10} {:>9} {:>9} {:>9}",
-                "system", "req/s", "p50 ms", "p99 ms", "p99.9 ms"
+                "{:<16} {:>10} {:>11} {:>9} {:>9} {:>9}",
+                "system", "req/s", "CPU µs/req", "p50 ms", "p99 ms", "p99.9 ms"
             );
             for (system, cell) in self.systems.iter().zip(&row.cells) {
                 let _ = writeln!(
                     out,
-                    "{:<16} {:>10.0} {:>9.3} {:>9.3} {:>9.3}",
-                    system, cell.rps, cell.p50, cell.p99, cell.p999
+                    "{:<16} {:>10.0} {:>11} {:>9.3} {:>9.3} {:>9.3}",
+                    system,
+                    cell.rps,
+                    cpu(cell.cpu_us),
+                    cell.p50,
+                    cell.p99,
+                    cell.p999
                 );
             }
         }
@@ -193,7 +206,7 @@ impl Report {
 
     /// Ours against each peer, per row: throughput (above 1 is faster), then p50 and p99 (below 1
     /// is faster), each against Hono and against nginx.
-    fn ratios(&self) -> Vec<(String, [String; 6])> {
+    fn ratios(&self) -> Vec<(String, [String; 7])> {
         self.rows
             .iter()
             .map(|row| {
@@ -203,6 +216,7 @@ impl Report {
                     [
                         ratio(c[0].rps, c[1].rps),
                         ratio(c[0].rps, c[2].rps),
+                        ratio(c[0].cpu_us.unwrap_or(0.0), c[1].cpu_us.unwrap_or(0.0)),
                         ratio(c[0].p50, c[1].p50),
                         ratio(c[0].p50, c[2].p50),
                         ratio(c[0].p99, c[1].p99),
@@ -303,18 +317,19 @@ impl Report {
             );
             let _ = writeln!(
                 md,
-                "| system | req/s | p50 ms | p99 ms | p99.9 ms | answers (all runs) | reached the origin |"
+                "| system | req/s | CPU µs/req | p50 ms | p99 ms | p99.9 ms | answers (all runs) | reached the origin |"
             );
-            let _ = writeln!(md, "|---|---:|---:|---:|---:|---|---:|");
+            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|---:|");
             for (system, cell) in self.systems.iter().zip(&row.cells) {
                 let forwarded = cell
                     .forwarded
                     .map_or_else(|| "all".to_owned(), |n| n.to_string());
                 let _ = writeln!(
                     md,
-                    "| {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} |",
+                    "| {} | {:.0} | {} | {:.3} | {:.3} | {:.3} | {} | {} |",
                     system,
                     cell.rps,
+                    cpu(cell.cpu_us),
                     cell.p50,
                     cell.p99,
                     cell.p999,
@@ -327,14 +342,16 @@ impl Report {
         let _ = writeln!(md, "## Ratios of ours to the peers\n");
         let _ = writeln!(
             md,
-            "Ours divided by the peer. req/s: above 1 means ours serves more. p50 and p99: below 1 \
-             means ours answers sooner.\n"
+            "Ours divided by the peer. req/s: above 1 means ours serves more. CPU (the worker \
+             processes' CPU time per request in the req/s runs; under wrangler dev that includes \
+             its proxy layers): below 1 means ours spends less. p50 and p99: below 1 means ours \
+             answers sooner.\n"
         );
         let _ = write!(md, "| row |");
         for head in RATIO_HEADS {
             let _ = write!(md, " {head} |");
         }
-        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|---:|");
         for (title, values) in self.ratios() {
             let _ = writeln!(md, "| {title} | {} |", values.join(" | "));
         }
@@ -407,6 +424,7 @@ mod tests {
     fn writes_the_document() {
         let cell = |rps: f64, p99: f64| Cell {
             rps,
+            cpu_us: (rps < 10_000.0).then_some(rps / 100.0),
             p50: 1.0,
             p99,
             p999: 3.0,
@@ -438,8 +456,9 @@ mod tests {
         };
         let md = report.markdown();
         assert!(md.starts_with("# Peer benchmarks\n"));
-        assert!(md.contains("| ours | 9000 | 1.000 | 2.000 | 3.000 | 200: 10 | 10 |"));
-        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.00 | 1.00 | 0.50 | 2.00 |"));
+        assert!(md.contains("| ours | 9000 | 90.0 | 1.000 | 2.000 | 3.000 | 200: 10 | 10 |"));
+        assert!(md.contains("| nginx | 18000 | - | 1.000 |"));
+        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.12 | 1.00 | 1.00 | 0.50 | 2.00 |"));
         let table = report.table();
         assert!(table.contains("latency at 2000 req/s"));
         assert_eq!(ratio(1.0, 0.0), "-");
