@@ -6,12 +6,11 @@ use std::collections::HashSet;
 use std::rc::Rc;
 
 use worker::{
-    Context, DurableObject, Env, ListOptions, Method, Request, Response, Result, State,
-    durable_object,
+    Context, DurableObject, Env, Method, Request, Response, Result, State, durable_object,
 };
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
-use super::Settings;
+use super::{Settings, storage};
 use crate::metrics::Batch;
 
 /// Name of the aggregators' Durable Object binding.
@@ -124,10 +123,7 @@ pub struct MetricsObject {
 
 impl MetricsObject {
     async fn recent_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .state
-            .storage()
-            .get::<Vec<String>>("ids")
+        Ok(storage::get_json(&self.state, "ids")
             .await?
             .unwrap_or_default())
     }
@@ -139,9 +135,8 @@ impl DurableObject for MetricsObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let storage = self.state.storage();
         if req.method() == Method::Post {
-            let batch: Batch = req.json().await?;
+            let batch: Batch = storage::body_json(&mut req).await?;
             let mut ids = self.recent_ids().await?;
             if ids.contains(&batch.id) {
                 // A retry of a batch already merged: idempotent.
@@ -157,25 +152,21 @@ impl DurableObject for MetricsObject {
             }
             for (minute, cells) in by_minute {
                 let k = minute_key(minute);
-                let mut window: Snapshot = storage
-                    .get::<String>(&k)
+                let mut window: Snapshot = storage::get_text(&self.state, &k)
                     .await?
                     .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default();
                 window.merge(&cells);
-                storage
-                    .put(
-                        &k,
-                        serde_json::to_string(&window)
-                            .map_err(|e| worker::Error::RustError(e.to_string()))?,
-                    )
-                    .await?;
+                let text = serde_json::to_string(&window)
+                    .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                storage::put_text(&self.state, &k, &text).await?;
             }
             ids.push(batch.id);
             if ids.len() > RECENT_IDS {
                 ids.drain(..ids.len() - RECENT_IDS);
             }
-            storage.put("ids", &ids).await?;
+            storage::put_json(&self.state, "ids", &ids).await?;
+            let storage = self.state.storage();
             if storage.get_alarm().await?.is_none() {
                 storage
                     .set_alarm(std::time::Duration::from_secs(3_600))
@@ -193,9 +184,7 @@ impl DurableObject for MetricsObject {
             param("to").unwrap_or(u64::MAX / 2),
         );
         let (start, end) = (minute_key(from), minute_key(to + 1));
-        let list = storage
-            .list_with_options(ListOptions::new().start(&start).end(&end))
-            .await?;
+        let list = storage::list_range(&self.state, &start, &end).await?;
         let mut snapshot = Snapshot::default();
         list.for_each(&mut |value, _key| {
             if let Some(window) = value
@@ -214,9 +203,7 @@ impl DurableObject for MetricsObject {
     async fn alarm(&self) -> Result<Response> {
         let storage = self.state.storage();
         let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
-        let old = storage
-            .list_with_options(ListOptions::new().start("m:").end(&cutoff))
-            .await?;
+        let old = storage::list_range(&self.state, "m:", &cutoff).await?;
         let mut keys = Vec::new();
         old.for_each(&mut |_value, key| {
             if let Some(k) = key.as_string() {

@@ -14,6 +14,7 @@ pub mod purges;
 pub mod rate_limit;
 pub mod rate_limiter_object;
 pub mod settings;
+pub mod storage;
 pub mod upstream;
 
 use wasm_bindgen::JsValue;

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
 
-use super::Settings;
+use super::{Settings, storage};
 use crate::cache::purge::{Purge, Purges};
 use crate::forwarding::split_url;
 use crate::rate_limit::path_pattern::normalize;
@@ -92,14 +92,15 @@ impl DurableObject for PurgeObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let storage = self.state.storage();
-        let mut purges: Purges = storage.get(KEY).await?.unwrap_or_default();
+        let mut purges: Purges = storage::get_json(&self.state, KEY)
+            .await?
+            .unwrap_or_default();
         if req.method() == Method::Post {
-            let purge: Purge = req.json().await?;
+            let purge: Purge = storage::body_json(&mut req).await?;
             if let Err(why) = purges.apply(&purge, purge_path) {
                 return Response::error(why, 400);
             }
-            storage.put(KEY, &purges).await?;
+            storage::put_json(&self.state, KEY, &purges).await?;
         }
         Response::from_json(&purges)
     }
