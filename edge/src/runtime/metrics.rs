@@ -64,18 +64,14 @@ fn stub(env: &Env, shard: u32) -> Result<worker::Stub> {
 
 async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
     let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let response = stub(env, shard)?
-        .fetch_with_request(super::object_request(
-            "https://metrics/ingest",
-            Some(&body),
-        )?)
-        .await?;
-    if response.status_code() == 200 {
+    let answer =
+        super::ask_object(stub(env, shard)?, "https://metrics/ingest", Some(&body)).await?;
+    if answer.status == 200 {
         Ok(())
     } else {
         Err(worker::Error::RustError(format!(
             "ingest answered {}",
-            response.status_code()
+            answer.status
         )))
     }
 }
@@ -96,10 +92,10 @@ pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnsw
     for shard in 0..settings.config.metrics.shards.max(1) {
         let url = format!("https://metrics/query?from={from}&to={to}");
         let Ok(stub) = stub(env, shard) else { break };
-        let Ok(mut response) = stub.fetch_with_str(&url).await else {
+        let Ok(response) = super::ask_object(stub, &url, None).await else {
             continue;
         };
-        if let Ok(answer) = response.json::<ShardAnswer>().await {
+        if let Ok(answer) = serde_json::from_str::<ShardAnswer>(&response.body) {
             merged.merge(&answer.snapshot);
             stored.extend(answer.ids);
         }

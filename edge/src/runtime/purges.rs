@@ -59,15 +59,11 @@ async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
     let body = purge
         .map(|p| serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string())))
         .transpose()?;
-    let mut response = stub
-        .fetch_with_request(super::object_request("https://purges/", body.as_deref())?)
-        .await?;
-    if response.status_code() != 200 {
-        return Err(worker::Error::RustError(
-            response.text().await.unwrap_or_default(),
-        ));
+    let answer = super::ask_object(stub, "https://purges/", body.as_deref()).await?;
+    if answer.status != 200 {
+        return Err(worker::Error::RustError(answer.body));
     }
-    response.json().await
+    Ok(serde_json::from_str(&answer.body)?)
 }
 
 /// The normalised path of a URL or path given to a purge.
