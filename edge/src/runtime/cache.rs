@@ -8,8 +8,8 @@
 //! headers is stored under its variant key, with a small manifest naming those headers under the
 //! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch.
 
+use hashbrown::HashSet;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};

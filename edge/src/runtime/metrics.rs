@@ -2,7 +2,7 @@
 //! awaited by a request) to one of `metrics.shards` aggregator objects, which keep per-minute
 //! windows for 7 days; a query merges every shard with what this isolate has not flushed yet.
 
-use std::collections::HashSet;
+use hashbrown::HashSet;
 use std::rc::Rc;
 
 use worker::{
