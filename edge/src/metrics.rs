@@ -11,7 +11,7 @@
 //! assert_eq!(r.snapshot().cells.len(), 1);
 //! ```
 
-use std::collections::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use wyn_edge_shared::config::metrics::MetricsConfig;
 use wyn_edge_shared::metrics::{Cell, Key, Snapshot};
@@ -174,7 +174,7 @@ impl Recorder {
 
     /// What this isolate holds that the aggregator does not: the unflushed cells and the batches
     /// in flight whose ids are not in `stored`.
-    pub fn unflushed(&self, stored: &std::collections::HashSet<String>) -> Snapshot {
+    pub fn unflushed(&self, stored: &HashSet<String>) -> Snapshot {
         let mut s = self.snapshot();
         for b in self.in_flight.iter().filter(|b| !stored.contains(&b.id)) {
             s.merge(&b.snapshot);
@@ -380,7 +380,7 @@ mod tests {
         assert_eq!(first.len(), 1);
         assert!(r.snapshot().cells.is_empty());
         // Not acknowledged: it is still counted locally and sent again with the next batch.
-        let none = std::collections::HashSet::new();
+        let none = HashSet::new();
         assert_eq!(
             r.unflushed(&none)
                 .summarize(&Query::parse("window=5m").unwrap(), 1_000)
@@ -395,7 +395,7 @@ mod tests {
             ["iso:1", "iso:2"]
         );
         // Stored by the aggregator (its ids say so): not counted twice.
-        let stored: std::collections::HashSet<String> = ["iso:1".to_owned()].into();
+        let stored: HashSet<String> = ["iso:1".to_owned()].into();
         assert_eq!(
             r.unflushed(&stored)
                 .summarize(&Query::parse("window=5m").unwrap(), 1_000)

@@ -164,17 +164,18 @@ fn directive(cc: Option<&str>, name: &str) -> Option<Option<u64>> {
     })
 }
 
+/// The policy `http-cache-semantics` keeps for a stored exchange. The URL is left out (requests
+/// here carry the default URI `/`): the library only compares a request's URI with the stored one,
+/// and every request built here was given the stored URL too, so the comparison always held and
+/// parsing the URL (twice per cached request) decided nothing.
 fn build_policy(
     method: &str,
-    url: &str,
     request: &[(String, String)],
     status: u16,
     response: &[(String, String)],
     at: SystemTime,
 ) -> Option<CachePolicy> {
-    let mut req = Request::builder()
-        .method(Method::from_bytes(method.as_bytes()).ok()?)
-        .uri(url);
+    let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).ok()?);
     for (n, v) in request {
         req = req.header(n.as_str(), v.as_str());
     }
@@ -352,7 +353,7 @@ pub fn store_with(
     } else {
         200
     };
-    let policy = build_policy(&ex.method, &ex.url, &request, policy_status, &response, now)
+    let policy = build_policy(&ex.method, &request, policy_status, &response, now)
         .ok_or(NotStored::Policy)?;
     if !policy.is_storable() {
         return Err(NotStored::Policy);
@@ -415,7 +416,6 @@ impl StoredMeta {
     fn policy(&self) -> Option<CachePolicy> {
         build_policy(
             &self.method,
-            &self.url,
             &self.request,
             self.status,
             &self.response,
@@ -520,8 +520,7 @@ fn judge_with(
         };
     };
     let mut req = Request::builder()
-        .method(Method::from_bytes(meta.method.as_bytes()).unwrap_or(Method::GET))
-        .uri(meta.url.as_str());
+        .method(Method::from_bytes(meta.method.as_bytes()).unwrap_or(Method::GET));
     if let Some(headers) = req.headers_mut() {
         *headers = header_map(&meta.request);
         for (n, v) in request {
@@ -608,7 +607,6 @@ pub fn revalidated(
     };
     let Ok(req) = Request::builder()
         .method(meta.method.as_str())
-        .uri(meta.url.as_str())
         .body(())
         .map(|mut r| {
             *r.headers_mut() = header_map(&meta.request);

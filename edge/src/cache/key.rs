@@ -35,18 +35,19 @@ fn dropped(name: &str, drop: &[String]) -> bool {
     })
 }
 
+fn param_name(pair: &str) -> &str {
+    pair.split_once('=').map_or(pair, |(n, _)| n)
+}
+
 /// The query without dropped parameters, sorted when asked (stable for equal names).
 pub fn normalize_query(query: &str, drop: &[String], sort: bool) -> String {
     let mut pairs: Vec<&str> = query
         .split('&')
         .filter(|p| !p.is_empty())
-        .filter(|p| !dropped(p.split_once('=').map_or(*p, |(n, _)| n), drop))
+        .filter(|p| !dropped(param_name(p), drop))
         .collect();
     if sort {
-        pairs.sort_by(|a, b| {
-            let name = |p: &&str| p.split_once('=').map_or(*p, |(n, _)| n).to_owned();
-            name(a).cmp(&name(b))
-        });
+        pairs.sort_by(|a, b| param_name(a).cmp(param_name(b)));
     }
     pairs.join("&")
 }
@@ -144,7 +145,7 @@ pub fn vary_names(vary: Option<&str>) -> Option<Vec<String>> {
             names.push(name);
         }
     }
-    names.sort();
+    names.sort_unstable();
     Some(names)
 }
 

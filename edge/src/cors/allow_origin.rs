@@ -9,7 +9,7 @@
 //! assert!(!allow.allows("https://wyn-a.b.vercel.app"));
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet};
 
 use wyn_edge_shared::config::cors::{OriginSpec, parse_origin};
 

@@ -9,8 +9,8 @@
 //! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch, within
 //! their own origin deadline.
 
+use hashbrown::HashSet;
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};

@@ -3,16 +3,16 @@
 //! windows for 7 days; a query merges every shard with what this isolate has not flushed yet.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use hashbrown::HashSet;
 use worker::{
-    Context, DurableObject, Env, ListOptions, Method, Request, Response, Result, State,
-    durable_object,
+    Context, DurableObject, Env, Method, Request, Response, Result, State, durable_object,
 };
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
-use super::Settings;
+use super::{Settings, storage};
 use crate::metrics::{Batch, Window};
 
 /// Name of the aggregators' Durable Object binding.
@@ -65,18 +65,14 @@ fn stub(env: &Env, shard: u32) -> Result<worker::Stub> {
 
 async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
     let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let response = stub(env, shard)?
-        .fetch_with_request(super::object_request(
-            "https://metrics/ingest",
-            Some(&body),
-        )?)
-        .await?;
-    if response.status_code() == 200 {
+    let answer =
+        super::ask_object(stub(env, shard)?, "https://metrics/ingest", Some(&body)).await?;
+    if answer.status == 200 {
         Ok(())
     } else {
         Err(worker::Error::RustError(format!(
             "ingest answered {}",
-            response.status_code()
+            answer.status
         )))
     }
 }
@@ -97,10 +93,10 @@ pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnsw
     for shard in 0..settings.config.metrics.shards.max(1) {
         let url = format!("https://metrics/query?from={from}&to={to}");
         let Ok(stub) = stub(env, shard) else { break };
-        let Ok(mut response) = stub.fetch_with_str(&url).await else {
+        let Ok(response) = super::ask_object(stub, &url, None).await else {
             continue;
         };
-        if let Ok(answer) = response.json::<ShardAnswer>().await {
+        if let Ok(answer) = serde_json::from_str::<ShardAnswer>(&response.body) {
             merged.merge(&answer.snapshot);
             stored.extend(answer.ids);
         }
@@ -140,8 +136,7 @@ impl MetricsObject {
             if self.recent.borrow().contains_key(minute) {
                 continue;
             }
-            let window = storage
-                .get::<String>(&minute_key(*minute))
+            let window = storage::get_text(&self.state, &minute_key(*minute))
                 .await?
                 .and_then(|t| serde_json::from_str::<Window>(&t).ok())
                 .unwrap_or_default();
@@ -200,7 +195,7 @@ impl DurableObject for MetricsObject {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         if req.method() == Method::Post {
-            self.ingest(req.json().await?).await?;
+            self.ingest(storage::body_json(&mut req).await?).await?;
             return Response::ok("stored");
         }
         // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
@@ -213,11 +208,7 @@ impl DurableObject for MetricsObject {
             param("to").unwrap_or(u64::MAX / 2),
         );
         let (start, end) = (minute_key(from), minute_key(to + 1));
-        let list = self
-            .state
-            .storage()
-            .list_with_options(ListOptions::new().start(&start).end(&end))
-            .await?;
+        let list = storage::list_range(&self.state, &start, &end).await?;
         let mut answer = ShardAnswer::default();
         list.for_each(&mut |value, _key| {
             if let Some(window) = value
@@ -234,9 +225,7 @@ impl DurableObject for MetricsObject {
     async fn alarm(&self) -> Result<Response> {
         let storage = self.state.storage();
         let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
-        let old = storage
-            .list_with_options(ListOptions::new().start("m:").end(&cutoff))
-            .await?;
+        let old = storage::list_range(&self.state, "m:", &cutoff).await?;
         let mut keys = Vec::new();
         old.for_each(&mut |_value, key| {
             if let Some(k) = key.as_string() {

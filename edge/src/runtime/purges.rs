@@ -5,7 +5,7 @@ use std::cell::RefCell;
 
 use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
 
-use super::Settings;
+use super::{Settings, storage};
 use crate::cache::purge::{Purge, Purges};
 use crate::forwarding::split_url;
 use crate::rate_limit::path_pattern::normalize;
@@ -59,15 +59,11 @@ async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
     let body = purge
         .map(|p| serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string())))
         .transpose()?;
-    let mut response = stub
-        .fetch_with_request(super::object_request("https://purges/", body.as_deref())?)
-        .await?;
-    if response.status_code() != 200 {
-        return Err(worker::Error::RustError(
-            response.text().await.unwrap_or_default(),
-        ));
+    let answer = super::ask_object(stub, "https://purges/", body.as_deref()).await?;
+    if answer.status != 200 {
+        return Err(worker::Error::RustError(answer.body));
     }
-    response.json().await
+    Ok(serde_json::from_str(&answer.body)?)
 }
 
 /// The normalised path of a URL or path given to a purge.
@@ -92,14 +88,15 @@ impl DurableObject for PurgeObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let storage = self.state.storage();
-        let mut purges: Purges = storage.get(KEY).await?.unwrap_or_default();
+        let mut purges: Purges = storage::get_json(&self.state, KEY)
+            .await?
+            .unwrap_or_default();
         if req.method() == Method::Post {
-            let purge: Purge = req.json().await?;
+            let purge: Purge = storage::body_json(&mut req).await?;
             if let Err(why) = purges.apply(&purge, purge_path) {
                 return Response::error(why, 400);
             }
-            storage.put(KEY, &purges).await?;
+            storage::put_json(&self.state, KEY, &purges).await?;
         }
         Response::from_json(&purges)
     }

@@ -93,19 +93,14 @@ async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<
         .get_stub()?;
     let body =
         serde_json::to_string(question).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    let mut response = stub
-        .fetch_with_request(super::object_request(
-            "https://rate-limiter/check",
-            Some(&body),
-        )?)
-        .await?;
-    if response.status_code() != 200 {
+    let answer = super::ask_object(stub, "https://rate-limiter/check", Some(&body)).await?;
+    if answer.status != 200 {
         return Err(worker::Error::RustError(format!(
             "rate limiter answered {}",
-            response.status_code()
+            answer.status
         )));
     }
-    response.json().await
+    Ok(serde_json::from_str(&answer.body)?)
 }
 
 /// Adds `RateLimit-Policy` and `RateLimit` to the response the request is answered with.

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
 
+use super::storage;
 use crate::rate_limit::gcra::Limiter;
 use crate::rate_limit::{GlobalCheck, GlobalVerdict};
 
@@ -37,10 +38,7 @@ impl RateLimiterObject {
         if let Some(tat) = *self.restored.borrow() {
             return Ok(Some(tat));
         }
-        let stored = self
-            .state
-            .storage()
-            .get::<String>(TAT_KEY)
+        let stored = storage::get_text(&self.state, TAT_KEY)
             .await?
             .and_then(|s| s.parse().ok());
         *self.restored.borrow_mut() = Some(stored.unwrap_or(0));
@@ -58,7 +56,7 @@ impl DurableObject for RateLimiterObject {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let check: GlobalCheck = req.json().await?;
+        let check: GlobalCheck = storage::body_json(&mut req).await?;
         let stored = self.stored_tat().await?;
         let (verdict, tat) = {
             let mut loaded = self.loaded.borrow_mut();
@@ -85,9 +83,9 @@ impl DurableObject for RateLimiterObject {
         if verdict.allowed
             && let Some(tat) = tat
         {
-            let storage = self.state.storage();
-            storage.put(TAT_KEY, tat.to_string()).await?;
+            storage::put_text(&self.state, TAT_KEY, &tat.to_string()).await?;
             *self.restored.borrow_mut() = Some(tat);
+            let storage = self.state.storage();
             if storage.get_alarm().await?.is_none() {
                 storage
                     .set_alarm(

@@ -47,17 +47,78 @@ pub struct RateLimitRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
     /// Where the state lives.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "through_value")]
     pub scope: Scope,
     /// Whether the rule refuses or only counts.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "through_value")]
     pub mode: Mode,
     /// For `global` rules: the answer when the Durable Object cannot be reached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "through_value"
+    )]
     pub on_error: Option<OnError>,
     /// For `local` rules: the most keys one isolate tracks; the least recently seen go first.
     #[serde(default = "default_max_keys")]
     pub max_keys: u32,
+}
+
+/// Deserializes an enum field from the JSON value it was given. The config is read from JSON text
+/// (see `EdgeConfig::from_value`), where a number or a list given for an enum would fail as a
+/// syntax error ("expected value"); from a value it fails as the wrong type ("invalid type:
+/// integer `1`, expected string or map"), and while the text is still at that value, so the error
+/// names the field.
+fn through_value<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+    use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+    use serde_json::Value;
+
+    struct Through<T>(std::marker::PhantomData<T>);
+
+    impl<T: serde::de::DeserializeOwned> Through<T> {
+        fn from<E: Error>(value: Value) -> Result<T, E> {
+            T::deserialize(value).map_err(E::custom)
+        }
+    }
+
+    impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Through<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("string or map")
+        }
+        fn visit_bool<E: Error>(self, v: bool) -> Result<T, E> {
+            Self::from(Value::Bool(v))
+        }
+        fn visit_i64<E: Error>(self, v: i64) -> Result<T, E> {
+            Self::from(Value::from(v))
+        }
+        fn visit_u64<E: Error>(self, v: u64) -> Result<T, E> {
+            Self::from(Value::from(v))
+        }
+        fn visit_f64<E: Error>(self, v: f64) -> Result<T, E> {
+            Self::from(Value::from(v))
+        }
+        fn visit_str<E: Error>(self, v: &str) -> Result<T, E> {
+            Self::from(Value::from(v))
+        }
+        fn visit_unit<E: Error>(self) -> Result<T, E> {
+            Self::from(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
+            Self::from(Value::deserialize(SeqAccessDeserializer::new(seq))?)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            Self::from(Value::deserialize(MapAccessDeserializer::new(map))?)
+        }
+    }
+
+    d.deserialize_any(Through(std::marker::PhantomData))
 }
 
 fn default_max_keys() -> u32 {

@@ -50,6 +50,51 @@ fn a_number_where_a_duration_belongs_says_what_was_expected() {
 }
 
 #[test]
+fn errors_name_the_path_at_any_depth_and_no_text_position() {
+    let rules = r#""rate_limits":[{"name":"a","path":"/a","limit":1,"period":"1s"},
+        {"name":"b","path":"/b","limit":1,"period":"1s","methods":["GET",7]}]"#;
+    assert_eq!(
+        errors(&format!("{{{rules}}}")),
+        ["EDGE.rate_limits[1].methods[1]: invalid type: integer `7`, expected a string"]
+    );
+    assert_eq!(
+        errors(r#"{"rate_limits":[{"name":"a","path":"/a","period":"1s"}]}"#),
+        ["EDGE.rate_limits[0]: missing field `limit`"]
+    );
+    assert_eq!(
+        errors(r#"{"cache":{"routes":[{"path":"/a","ttl":"1s"},{"path":"/b","ttl":[]}]}}"#),
+        [
+            r#"EDGE.cache.routes[1].ttl: invalid type: sequence, expected a duration like "60s" or "5m""#
+        ]
+    );
+    assert_eq!(
+        errors(r#"{"health":{}, "version": 3}"#),
+        ["EDGE.version: invalid type: integer `3`, expected a string"]
+    );
+}
+
+#[test]
+fn an_enum_given_something_else_than_a_string_is_the_wrong_type() {
+    let rule = |scope: &str| {
+        format!(
+            r#"{{"rate_limits":[{{"name":"a","path":"/a","limit":1,"period":"1s","scope":{scope}}}]}}"#
+        )
+    };
+    assert_eq!(
+        errors(&rule("1")),
+        ["EDGE.rate_limits[0].scope: invalid type: integer `1`, expected string or map"]
+    );
+    assert_eq!(
+        errors(&rule(r#"["global"]"#)),
+        ["EDGE.rate_limits[0].scope: invalid type: sequence, expected string or map"]
+    );
+    assert_eq!(
+        errors(&rule(r#"{"planet":null}"#)),
+        ["EDGE.rate_limits[0].scope: unknown variant `planet`, expected `local` or `global`"]
+    );
+}
+
+#[test]
 fn unknown_fields_are_refused_so_typos_are_caught() {
     let e = errors(r#"{"origin_timout":"5s"}"#);
     assert_eq!(e.len(), 1);

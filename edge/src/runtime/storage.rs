@@ -1,0 +1,80 @@
+//! Durable Object storage and request bodies through `serde_json` only.
+//!
+//! `worker::Storage::get`/`put` and `worker::Request::json` convert values with
+//! `serde_wasm_bindgen`, which compiles a second deserializer (and serializer) for every stored
+//! type next to the `serde_json` one the edge needs anyway: about 20 KB of wasm. Here a structured
+//! value crosses as JSON text and the runtime's `JSON` turns it into the same plain object, so what
+//! is stored keeps its shape (a string stays a string, `Purges` stays an object).
+//!
+//! ```ignore
+//! let ids: Option<Vec<String>> = storage::get_json(&state, "ids").await?;
+//! storage::put_json(&state, "ids", &ids).await?;
+//! ```
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use worker::worker_sys::DurableObjectStorage;
+use worker::{Request, Result, State};
+
+fn storage(state: &State) -> Result<DurableObjectStorage> {
+    Ok(state.as_raw().storage()?)
+}
+
+async fn get(state: &State, key: &str) -> Result<Option<JsValue>> {
+    let value = JsFuture::from(storage(state)?.get(key)?).await?;
+    Ok((!value.is_undefined()).then_some(value))
+}
+
+async fn put(state: &State, key: &str, value: JsValue) -> Result<()> {
+    JsFuture::from(storage(state)?.put(key, value)?).await?;
+    Ok(())
+}
+
+/// The string stored under `key`, if any.
+pub async fn get_text(state: &State, key: &str) -> Result<Option<String>> {
+    get(state, key)
+        .await?
+        .map(|v| {
+            v.as_string()
+                .ok_or_else(|| worker::Error::RustError(format!("storage: {key} is not a string")))
+        })
+        .transpose()
+}
+
+/// Stores a string under `key`.
+pub async fn put_text(state: &State, key: &str, text: &str) -> Result<()> {
+    put(state, key, JsValue::from_str(text)).await
+}
+
+/// The value stored under `key` (a plain object, array or string), if any.
+pub async fn get_json<T: DeserializeOwned>(state: &State, key: &str) -> Result<Option<T>> {
+    let Some(value) = get(state, key).await? else {
+        return Ok(None);
+    };
+    let text = js_sys::JSON::stringify(&value)?
+        .as_string()
+        .unwrap_or_default();
+    Ok(Some(serde_json::from_str(&text)?))
+}
+
+/// Stores `value` under `key` as the plain object (or array) its JSON describes.
+pub async fn put_json<T: Serialize>(state: &State, key: &str, value: &T) -> Result<()> {
+    let text = serde_json::to_string(value)?;
+    put(state, key, js_sys::JSON::parse(&text)?).await
+}
+
+/// The entries with keys from `start` (included) to `end` (excluded), in key order.
+pub async fn list_range(state: &State, start: &str, end: &str) -> Result<js_sys::Map> {
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"start".into(), &start.into())?;
+    js_sys::Reflect::set(&options, &"end".into(), &end.into())?;
+    let list = JsFuture::from(storage(state)?.list_with_options(options)?).await?;
+    Ok(list.dyn_into()?)
+}
+
+/// A request body parsed as JSON.
+pub async fn body_json<T: DeserializeOwned>(req: &mut Request) -> Result<T> {
+    Ok(serde_json::from_str(&req.text().await?)?)
+}
