@@ -20,9 +20,10 @@ dev: build
 ## against the real worker in wrangler dev.
 test: check unit e2e size
 
-## The release wasm, gzipped, may not grow past its budget (measured size + 10 %: 295,657 bytes
-## once serde_wasm_bindgen, serde_path_to_error, worker's Response streams and std's HashMap left
-## the worker; issue 8 is to bring it under 250 KB).
+## The release wasm, gzipped, may not grow past its budget (295,657 bytes + 10 %, measured once
+## serde_wasm_bindgen, serde_path_to_error, worker's Response streams and std's HashMap left the
+## worker; 301,367 with the synchronous entry and the metrics windows after it; issue 8 is to
+## bring it under 250 KB).
 WASM_GZIP_BUDGET := 325223
 size: build
 	@size=$$(gzip -9c edge/build/index_bg.wasm | wc -c); \
