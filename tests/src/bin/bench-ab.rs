@@ -256,8 +256,10 @@ fn run(args: &Args) -> Result<()> {
                 spec(c.addr, Duration::from_millis(500), None).run()?;
             }
             let before = c.edge.workerd_cpu().context("reading workerd's CPU time")?;
+            let rss_before = c.edge.workerd_rss().unwrap_or(0);
             let outcome = spec(c.addr, Duration::from_secs(args.seconds), args.rate).run()?;
             let cpu = c.edge.workerd_cpu().context("reading workerd's CPU time")? - before;
+            let rss_after = c.edge.workerd_rss().unwrap_or(0);
             let expected = match row.expect {
                 Expect::Miss => 200,
                 Expect::Preflight => 204,
@@ -277,12 +279,14 @@ fn run(args: &Args) -> Result<()> {
             c.p50.push(outcome.percentile(50.0));
             c.p99.push(outcome.percentile(99.0));
             eprintln!(
-                "round {round}/{}: {:<28} {:>8.0} req/s {:>7.1} µs CPU/request p99 {:.1} ms",
+                "round {round}/{}: {:<28} {:>8.0} req/s {:>7.1} µs CPU/request p99 {:.1} ms, workerd {} -> {} MB",
                 args.rounds,
                 c.name,
                 outcome.rps(),
                 cpu.as_secs_f64() * 1e6 / answered,
-                outcome.percentile(99.0)
+                outcome.percentile(99.0),
+                rss_before >> 20,
+                rss_after >> 20
             );
         }
     }
