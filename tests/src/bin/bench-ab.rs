@@ -23,9 +23,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use wyn_edge_tests::load::Spec;
-use wyn_edge_tests::peers::policy;
 use wyn_edge_tests::peers::report::median;
 use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
+use wyn_edge_tests::peers::{policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
 
 const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
@@ -68,15 +68,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        let number = || -> Result<u64> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| {
-                    format!("{flag}: expected a whole number above 0, found {value:?}")
-                })
-        };
+        let number = || whole_number(&flag, &value);
         match flag.as_str() {
             "--row" => {
                 parsed.row = match value.as_str() {
@@ -291,20 +283,9 @@ fn run(args: &Args) -> Result<()> {
         }
     }
 
-    let hono_rps = median(
-        contenders
-            .last()
-            .map(|c| c.rps.iter().copied())
-            .into_iter()
-            .flatten(),
-    );
-    let hono_cpu = median(
-        contenders
-            .last()
-            .map(|c| c.cpu_us.iter().copied())
-            .into_iter()
-            .flatten(),
-    );
+    let hono = contenders.last().context("Hono runs last")?;
+    let hono_rps = median(hono.rps.iter().copied());
+    let hono_cpu = median(hono.cpu_us.iter().copied());
     println!(
         "\n{} ({}; medians of {} rounds of {} s, {} connections{})",
         row.title,

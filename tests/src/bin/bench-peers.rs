@@ -29,9 +29,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use wyn_edge_tests::load::{Outcome, Spec};
-use wyn_edge_tests::peers::policy;
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
+use wyn_edge_tests::peers::{policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,15 +64,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
-        let number = |what: &str| -> Result<u64> {
-            value
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .with_context(|| {
-                    format!("{what}: expected a whole number above 0, found {value:?}")
-                })
-        };
+        let number = |what: &str| whole_number(what, &value);
         match flag.as_str() {
             "--seconds" => parsed.seconds = u32::try_from(number("--seconds")?)?,
             "--rounds" => parsed.rounds = usize::try_from(number("--rounds")?)?,
