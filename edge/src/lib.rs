@@ -15,7 +15,8 @@
 //!    errors too).
 //!
 //! The origin timeout is a [`deadline`] counted from the request's arrival: time spent in the
-//! earlier phases comes out of it.
+//! earlier phases comes out of it. A request the phases before any I/O answer (a preflight, a
+//! refused body, a local 429) gets its response synchronously, without a future.
 //!
 //! Policy modules ([`admin`], [`cache`], [`cors`], [`deadline`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
 //! [`error`]) are pure and tested natively; `runtime` is the one adapter that touches the Workers
