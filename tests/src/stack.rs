@@ -21,6 +21,14 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The socket address of a loopback URL the stack started (`http://127.0.0.1:PORT`).
+pub fn addr_of(url: &str) -> Result<SocketAddr> {
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .with_context(|| format!("not a loopback URL: {url}"))
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -26,7 +26,7 @@ use wyn_edge_tests::load::Spec;
 use wyn_edge_tests::peers::report::median;
 use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
 use wyn_edge_tests::peers::{policy, whole_number};
-use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
+use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
 const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
 
@@ -338,12 +338,7 @@ fn wrangler_config_for(root: &Path, work: &Path, name: &str, build: &Path) -> Re
 }
 
 fn contender(name: String, edge: Edge) -> Result<Contender> {
-    let addr = edge
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .with_context(|| format!("not a loopback URL: {}", edge.url))?;
+    let addr = addr_of(&edge.url)?;
     Ok(Contender {
         name,
         edge,

@@ -32,7 +32,7 @@ use wyn_edge_tests::load::{Outcome, Spec};
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
 use wyn_edge_tests::peers::{policy, whole_number};
-use wyn_edge_tests::stack::{self, Edge, Origin};
+use wyn_edge_tests::stack::{self, Edge, Origin, addr_of};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Args {
@@ -110,13 +110,6 @@ impl System<'_> {
             Runtime::WranglerDev => wrangler.workerd_cpu(),
         }
     }
-}
-
-fn addr_of(url: &str) -> Result<SocketAddr> {
-    url.trim_start_matches("http://")
-        .trim_end_matches('/')
-        .parse()
-        .with_context(|| format!("not a loopback URL: {url}"))
 }
 
 fn main() -> Result<()> {
