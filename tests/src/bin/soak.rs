@@ -59,9 +59,16 @@ fn parse_args() -> Result<Args> {
         rate: None,
         only: None,
     };
+    const USAGE: &str = "usage: soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--rate N] [--runtime wrangler|workerd] [--only slow] [--out docs/SOAK.md]";
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().with_context(|| format!("{flag} needs a value"))?;
+        if flag == "--help" || flag == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
+        let value = it
+            .next()
+            .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
         match flag.as_str() {
             "--minutes" => args.minutes = value.parse()?,
             "--fault-seconds" => args.fault_seconds = value.parse()?,
@@ -70,9 +77,7 @@ fn parse_args() -> Result<Args> {
             "--runtime" if value == "wrangler" || value == "workerd" => args.runtime = value,
             "--rate" => args.rate = Some(value.parse()?),
             "--only" if value == "slow" => args.only = Some(value),
-            _ => bail!(
-                "unknown flag {flag}; usage: soak [--minutes 10] [--fault-seconds 16] [--load 0.7] [--rate N] [--runtime wrangler|workerd] [--only slow] [--out docs/SOAK.md]"
-            ),
+            _ => bail!("unknown flag or value: {flag} {value}; {USAGE}"),
         }
     }
     anyhow::ensure!(
