@@ -342,7 +342,6 @@ pub fn finish(
     response
 }
 
-/// Reads one header; a failed read (an invalid name) counts as absent.
 /// What a Durable Object answered.
 pub struct ObjectAnswer {
     /// Its status.
@@ -376,6 +375,7 @@ pub async fn ask_object(
     })
 }
 
+/// Reads one header; a failed read (an invalid name) counts as absent.
 pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
