@@ -156,8 +156,7 @@ fn main() -> Result<()> {
 fn run(args: &Args) -> Result<()> {
     let root = stack::root();
     stack::ensure_worker_built()?;
-    let shipped =
-        policy::shipped_policy_json(&std::fs::read_to_string(root.join("wrangler.toml"))?)?;
+    let shipped = policy::shipped()?;
     let hono_policy = policy::hono_policy(&policy::parse(&shipped)?).to_string();
     let work = root.join("target/bench-ab");
     std::fs::create_dir_all(&work)?;

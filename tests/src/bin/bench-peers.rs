@@ -94,7 +94,23 @@ struct System<'a> {
     edges: Option<(&'a Edge, &'a Edge)>,
 }
 
-impl System<'_> {
+impl<'a> System<'a> {
+    /// A worker served by raw workerd and by wrangler dev.
+    fn worker(
+        label: &'static str,
+        kind: Kind,
+        workerd: &'a Edge,
+        wrangler: &'a Edge,
+    ) -> Result<Self> {
+        Ok(Self {
+            label,
+            kind,
+            workerd: addr_of(&workerd.url)?,
+            wrangler: addr_of(&wrangler.url)?,
+            edges: Some((workerd, wrangler)),
+        })
+    }
+
     fn addr(&self, runtime: Runtime) -> SocketAddr {
         match runtime {
             Runtime::Workerd => self.workerd,
@@ -130,8 +146,7 @@ fn run(args: &Args) -> Result<()> {
     ensure_nginx()?;
     let oha = if args.oha { ensure_oha() } else { None };
 
-    let policy_json =
-        policy::shipped_policy_json(&std::fs::read_to_string(root.join("wrangler.toml"))?)?;
+    let policy_json = policy::shipped()?;
     let config = policy::parse(&policy_json)?;
     policy::check_expressible(&config)?;
     let hono_policy = policy::hono_policy(&config).to_string();
@@ -179,20 +194,8 @@ fn run(args: &Args) -> Result<()> {
     );
 
     let systems = [
-        System {
-            label: "ours (wyn-edge)",
-            kind: Kind::Ours,
-            workerd: addr_of(&ours_workerd.url)?,
-            wrangler: addr_of(&ours_wrangler.url)?,
-            edges: Some((&ours_workerd, &ours_wrangler)),
-        },
-        System {
-            label: "Hono",
-            kind: Kind::Hono,
-            workerd: addr_of(&hono_workerd.url)?,
-            wrangler: addr_of(&hono_wrangler.url)?,
-            edges: Some((&hono_workerd, &hono_wrangler)),
-        },
+        System::worker("ours (wyn-edge)", Kind::Ours, &ours_workerd, &ours_wrangler)?,
+        System::worker("Hono", Kind::Hono, &hono_workerd, &hono_wrangler)?,
         System {
             label: "nginx",
             kind: Kind::Nginx,

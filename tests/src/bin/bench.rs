@@ -17,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use wyn_edge_tests::peers::policy::shipped_policy_json;
+use wyn_edge_tests::peers::policy::shipped;
 use wyn_edge_tests::stack::{self, Edge, Origin};
 
 struct Args {
@@ -130,9 +130,7 @@ fn run(args: &Args, origin: &Origin) -> Result<()> {
         ("ORIGIN_URL", origin.url.as_str()),
         ("EDGE_ADMIN_TOKEN", "bench-token-0123456789"),
     ];
-    let policy = shipped_policy_json(&std::fs::read_to_string(
-        stack::root().join("wrangler.toml"),
-    )?)?;
+    let policy = shipped()?;
     let limited: Vec<(&str, &str)> = base
         .iter()
         .copied()

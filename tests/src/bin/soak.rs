@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use wyn_edge_shared::metrics::{MetricsAnswer, Sketch};
-use wyn_edge_tests::peers::policy::shipped_policy_json;
+use wyn_edge_tests::peers::policy::shipped;
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
 
 const TOKEN: &str = "soak-admin-token-0123456789abcdef";
@@ -480,8 +480,7 @@ fn mb(bytes: Option<u64>) -> String {
 
 /// The shipped `[vars.EDGE]` policy with a 2 s origin timeout.
 fn policy() -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(stack::root().join("wrangler.toml"))?;
-    let mut edge: serde_json::Value = serde_json::from_str(&shipped_policy_json(&text)?)?;
+    let mut edge: serde_json::Value = serde_json::from_str(&shipped()?)?;
     edge["origin_timeout"] = "2s".into();
     Ok(edge)
 }

@@ -25,6 +25,14 @@ pub fn shipped_policy_json(wrangler_toml: &str) -> Result<String> {
     Ok(serde_json::to_string(edge)?)
 }
 
+/// The repository's shipped policy: [`shipped_policy_json`] of its `wrangler.toml`.
+pub fn shipped() -> Result<String> {
+    let path = crate::stack::root().join("wrangler.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    shipped_policy_json(&text)
+}
+
 /// Parses and validates the policy the way the worker does.
 pub fn parse(policy_json: &str) -> Result<EdgeConfig> {
     EdgeConfig::from_json(policy_json).map_err(|e| anyhow::anyhow!("the shipped policy: {e}"))
