@@ -18,6 +18,8 @@
 //! earlier phases comes out of it. A request the phases before any I/O answer (a preflight, a
 //! refused body, a local 429) gets its response synchronously, without a future.
 //!
+//! A request that waits is a task (`runtime::task`), driven by the promises it awaits.
+//!
 //! Policy modules ([`admin`], [`cache`], [`cors`], [`deadline`], [`forwarding`], [`health`], [`rate_limit`], [`request_id`],
 //! [`error`]) are pure and tested natively; `runtime` is the one adapter that touches the Workers
 //! runtime.
@@ -59,8 +61,8 @@ mod entry {
     }
 
     /// The fetch entry. A request the phases before the first I/O answer (a preflight, a local
-    /// 429) gets its `Response` synchronously, with no future and no promise: the Rust future
-    /// bridged to a promise costs more than the rest of such a request. The others get a promise.
+    /// 429) gets its `Response` synchronously, with no future and no promise: a task and its
+    /// promise cost more than the rest of such a request. The others run as a task (a promise).
     ///
     /// It takes the runtime's own request: `worker::Request` would read its method, URL, headers
     /// and `cf` across the boundary before the pipeline asks for any of them.
@@ -75,11 +77,10 @@ mod entry {
         let req = Incoming::new(req);
         match front(&req, &settings) {
             Front::Answer(result) => respond(result, &req, &settings, &env, &ctx).into(),
-            Front::Wait(local) => wasm_bindgen_futures::future_to_promise(async move {
+            Front::Wait(local) => runtime::task::run(async move {
                 let result = pipeline(&req, &settings, &env, &ctx, local).await;
-                Ok(respond(result, &req, &settings, &env, &ctx).into())
-            })
-            .into(),
+                respond(result, &req, &settings, &env, &ctx).into()
+            }),
         }
     }
 
@@ -146,6 +147,11 @@ mod entry {
                 }
                 // Test runs only: proves the entry recovers from a panic (see lean-entry.mjs).
                 AdminRoute::TestPanic if settings.test_panic => {
+                    // `?after=io`: in the continuation of a settled promise, not in `fetch`.
+                    if req.url().path_and_query.ends_with("?after=io") {
+                        let now = js_sys::Promise::resolve(&wasm_bindgen::JsValue::UNDEFINED);
+                        let _ = runtime::task::Settle::new(now).await;
+                    }
                     panic!("wyn-edge: panic asked for by /__edge/test/panic")
                 }
                 AdminRoute::TestPanic | AdminRoute::Unknown => Err(EdgeError::not_found()),

@@ -1,6 +1,6 @@
 //! Admin routes that need the runtime (the token was checked before).
 
-use wasm_bindgen_futures::JsFuture;
+use super::task::Settle;
 use web_sys::Response;
 use worker::Env;
 
@@ -21,7 +21,7 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         .raw
         .text()
         .map_err(|_| EdgeError::bad_request("Unreadable body."))?;
-    let body = JsFuture::from(text)
+    let body = Settle::new(text)
         .await
         .ok()
         .and_then(|t| t.as_string())

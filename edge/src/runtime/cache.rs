@@ -15,9 +15,9 @@ use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+use super::task::Settle;
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
 use worker::{Context, Env};
 
@@ -127,7 +127,7 @@ fn cache_unusable() {
 }
 
 async fn cache_match(cache: &web_sys::Cache, url: &str) -> Result<Option<Response>, JsValue> {
-    let found = JsFuture::from(cache.match_with_str(url)).await?;
+    let found = Settle::new(cache.match_with_str(url)).await?;
     Ok(found.dyn_into::<Response>().ok())
 }
 
@@ -427,8 +427,8 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
                 |_| None,
             );
             let generation = purges::generation(settings, env, &path, req.started_ms).await;
-            let _ = JsFuture::from(cache.delete_with_str(&key::storage_url(&primary, generation)))
-                .await;
+            let _ =
+                Settle::new(cache.delete_with_str(&key::storage_url(&primary, generation))).await;
         }
     }
 }
@@ -477,7 +477,7 @@ async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
     if declared > max {
         return None;
     }
-    let buffer = JsFuture::from(req.raw.array_buffer().ok()?).await.ok()?;
+    let buffer = Settle::new(req.raw.array_buffer().ok()?).await.ok()?;
     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
     req.replay_body(bytes.clone());
     Some(bytes)
@@ -745,9 +745,9 @@ fn store(
     let primary_url = key::storage_url(primary, generation);
     ctx.wait_until(async move {
         if let Some(Some(m)) = manifest {
-            let _ = JsFuture::from(cache.put_with_str(&primary_url, &m)).await;
+            let _ = Settle::new(cache.put_with_str(&primary_url, &m)).await;
         }
-        if let Err(e) = JsFuture::from(cache.put_with_str(&variant_url, &stored)).await {
+        if let Err(e) = Settle::new(cache.put_with_str(&variant_url, &stored)).await {
             worker::console_warn!("wyn-edge: cache put failed: {:?}", e.as_string());
         }
         drop(leader);

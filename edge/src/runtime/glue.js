@@ -126,3 +126,54 @@ export function restored(stored, status, withBody, drop, set) {
   applyEdits(copy.headers, drop, set);
   return copy;
 }
+
+// The task executor's side (see task.rs): promise reactions as plain arrows calling Rust's one
+// continuation, and the promises of requests still running.
+
+const FULFILLED = 0;
+const REJECTED = 1;
+const POLL = 2;
+let resume = null;
+const tasks = new Map();
+
+/** Once per instance: the continuation `(kind, id, outcome)`. */
+export function installResume(f) {
+  resume = f;
+}
+
+// A trap in the continuation (a Rust panic) is thrown again from a microtask of its own, where
+// the entry's global error listener sees it, as it sees one in any other microtask.
+function call(kind, id, outcome) {
+  try {
+    resume(kind, id, outcome);
+  } catch (e) {
+    queueMicrotask(() => {
+      throw e;
+    });
+  }
+}
+
+/** Calls the continuation with `promise`'s outcome under the watch `id`. */
+export function watch(promise, id) {
+  promise.then(
+    (v) => call(FULFILLED, id, v),
+    (e) => call(REJECTED, id, e),
+  );
+}
+
+/** Queues a poll of task `id`. */
+export function schedule(id) {
+  queueMicrotask(() => call(POLL, id, undefined));
+}
+
+/** A promise of task `id`'s answer. */
+export function pending(id) {
+  return new Promise((resolve) => tasks.set(id, resolve));
+}
+
+/** Settles task `id`'s promise. */
+export function finish(id, value) {
+  const resolve = tasks.get(id);
+  tasks.delete(id);
+  if (resolve) resolve(value);
+}

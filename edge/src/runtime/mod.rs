@@ -15,14 +15,15 @@ pub mod rate_limit;
 pub mod rate_limiter_object;
 pub mod settings;
 pub mod storage;
+pub mod task;
 pub mod upstream;
 
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, Response};
 use wyn_edge_shared::{REQUEST_ID_HEADER, problem};
 
 pub use settings::{Settings, settings};
+use task::Settle;
 
 use crate::error::{Culprit, EdgeError};
 use crate::rate_limit::client_key::ClientKey;
@@ -367,8 +368,8 @@ pub async fn ask_object(
     }
     let request = Request::new_with_str_and_init(url, &init)?;
     let stub: ObjectStub = stub.into_rpc();
-    let response: Response = JsFuture::from(stub.fetch(&request)?).await?.dyn_into()?;
-    let body = JsFuture::from(response.text()?).await?;
+    let response: Response = Settle::new(stub.fetch(&request)?).await?.dyn_into()?;
+    let body = Settle::new(response.text()?).await?;
     Ok(ObjectAnswer {
         status: response.status(),
         body: body.as_string().unwrap_or_default(),

@@ -11,10 +11,10 @@
 //! storage::put_json(&state, "ids", &ids).await?;
 //! ```
 
+use super::task::Settle;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use worker::worker_sys::DurableObjectStorage;
 use worker::{Request, Result, State};
 
@@ -23,12 +23,12 @@ fn storage(state: &State) -> Result<DurableObjectStorage> {
 }
 
 async fn get(state: &State, key: &str) -> Result<Option<JsValue>> {
-    let value = JsFuture::from(storage(state)?.get(key)?).await?;
+    let value = Settle::new(storage(state)?.get(key)?).await?;
     Ok((!value.is_undefined()).then_some(value))
 }
 
 async fn put(state: &State, key: &str, value: JsValue) -> Result<()> {
-    JsFuture::from(storage(state)?.put(key, value)?).await?;
+    Settle::new(storage(state)?.put(key, value)?).await?;
     Ok(())
 }
 
@@ -70,7 +70,7 @@ pub async fn list_range(state: &State, start: &str, end: &str) -> Result<js_sys:
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"start".into(), &start.into())?;
     js_sys::Reflect::set(&options, &"end".into(), &end.into())?;
-    let list = JsFuture::from(storage(state)?.list_with_options(options)?).await?;
+    let list = Settle::new(storage(state)?.list_with_options(options)?).await?;
     Ok(list.dyn_into()?)
 }
 

@@ -8,9 +8,9 @@
 
 use std::time::Duration;
 
+use super::task::Settle;
 use js_sys::Promise;
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{AbortController, Headers, Request, RequestInit, Response};
 use wyn_edge_shared::REQUEST_ID_HEADER;
 
@@ -87,7 +87,7 @@ pub fn start(
 
 /// The answer of a fetch [`start`]ed, through the response filter.
 pub async fn settle(fetch: Promise) -> Result<Response, FetchFailure> {
-    match JsFuture::from(fetch).await {
+    match Settle::new(fetch).await {
         Ok(response) => {
             let response: Response = response.unchecked_into();
             drop_connection_tokens(&response.headers());
@@ -153,7 +153,7 @@ pub async fn fetch_with_timeout(
             .set_timeout_with_callback_and_timeout_and_arguments_0(&f, ms)
             .ok()
     });
-    let result = JsFuture::from(global.fetch_with_request(&request)).await;
+    let result = Settle::new(global.fetch_with_request(&request)).await;
     if let Some(id) = timer {
         global.clear_timeout_with_handle(id);
     }

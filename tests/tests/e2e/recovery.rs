@@ -129,15 +129,28 @@ fn a_panic_answers_500_and_the_next_request_recovers() -> Outcome {
         status("/api/echo/recovery-global")? == 429,
         "the global budget was lost with the instance"
     );
-    // And it panics again on demand, and recovers again.
+    // And it panics again on demand, this time after an await (in a promise's continuation, not
+    // in `fetch`), and recovers again; the request in flight is answered again.
+    let slow = {
+        let url = url(&format!("/api/slow?ms=3000&recovery={nonce}-2"));
+        std::thread::spawn(move || -> anyhow::Result<u16> {
+            Ok(client().get(url).send()?.status().as_u16())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
     problem(
         client()
-            .get(url("/__edge/test/panic"))
+            .get(url("/__edge/test/panic?after=io"))
             .bearer_auth(TOKEN)
             .send()?,
         500,
         "internal",
     )?;
+    let slow_status = slow.join().map_err(|_| "the slow request panicked")??;
+    ensure!(
+        slow_status == 500,
+        "the request in flight at the second panic got {slow_status}"
+    );
     ensure!(
         status("/api/echo/after-panic")? == 200,
         "no recovery from a second panic"
