@@ -15,11 +15,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("expected a duration like \"60s\" or \"5m\", found {text:?}"))
 }
 
-/// Parses a size written like `"1MB"`, `"512KiB"` or `"100 B"`, in bytes.
+/// Parses a size written like `"1MB"`, `"512KiB"`, `"1.5 KB"` or `"100 B"`, in bytes.
+// parse-size works in integers (a fraction of a byte rounds to the nearest): no float parser
+// in the wasm.
 pub fn parse_size(text: &str) -> Result<u64, String> {
-    text.trim()
-        .parse::<bytesize::ByteSize>()
-        .map(|size| size.as_u64())
+    parse_size::parse_size(text.trim())
         .map_err(|_| format!("expected a size like \"1MB\" or \"512KiB\", found {text:?}"))
 }
 
@@ -128,6 +128,13 @@ mod tests {
         assert_eq!(parse_size("1MiB"), Ok(1_048_576));
         assert_eq!(parse_size("512 KiB"), Ok(524_288));
         assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("100 B"), Ok(100));
+        assert_eq!(parse_size("1.5 KB"), Ok(1_500));
+        assert_eq!(parse_size("10mb"), Ok(10_000_000));
+        assert_eq!(parse_size("2k"), Ok(2_000));
+        assert_eq!(parse_size("2ki"), Ok(2_048));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("-1MB").is_err());
         assert!(parse_size("lots").unwrap_err().contains("found \"lots\""));
     }
 
