@@ -293,7 +293,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 if let Some(not_modified) = not_modified(&response, req, age, &status) {
                     return Lookup::Hit(not_modified);
                 }
-                return Lookup::Hit(serve(&response, &facts, age, status));
+                return Lookup::Hit(serve(req, &response, &facts, age, status));
             }
             Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, meta) => {
                 let (client, keep) = tee_response(&response);
@@ -310,7 +310,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 );
                 let status =
                     CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
-                return Lookup::Hit(serve(&client, &facts, age, status));
+                return Lookup::Hit(serve(req, &client, &facts, age, status));
             }
             // Invalidated by an unsafe request: a miss.
             Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
@@ -349,6 +349,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                         stored.judge(&request_facts(req, &names), at(req.read_clock()))
                 {
                     return Lookup::Hit(serve(
+                        req,
                         &response,
                         &facts,
                         age,
@@ -490,19 +491,27 @@ struct StoredFacts {
     status: Option<String>,
     cache_control: Option<String>,
     vary: Option<String>,
+    length: Option<String>,
+    allow_origin: bool,
+}
+
+thread_local! {
+    /// The stored headers [`StoredFacts`] reads, in one crossing.
+    static STORED_READS: String = [
+        MANIFEST,
+        META,
+        STATUS,
+        ORIGINAL_CACHE_CONTROL,
+        ORIGINAL_VARY,
+        "content-length",
+        "access-control-allow-origin",
+    ]
+    .join("\n");
 }
 
 impl StoredFacts {
     fn read(stored: &Response) -> Self {
-        let names = [
-            MANIFEST,
-            META,
-            STATUS,
-            ORIGINAL_CACHE_CONTROL,
-            ORIGINAL_VARY,
-        ]
-        .join("\n");
-        let values = super::glue::response_values(stored, &names);
+        let values = STORED_READS.with(|names| super::glue::response_values(stored, names));
         let mut it = super::glue::split_values(&values).map(|v| v.map(str::to_owned));
         let mut next = || it.next().flatten();
         Self {
@@ -511,6 +520,8 @@ impl StoredFacts {
             status: next(),
             cache_control: next(),
             vary: next(),
+            length: next(),
+            allow_origin: next().is_some(),
         }
     }
 
@@ -527,9 +538,16 @@ impl StoredFacts {
     }
 }
 
-/// Builds the client's response from a stored one in one JS call: the original `Cache-Control`
-/// and `Vary` back, the metadata out, `Age` and `Cache-Status` set, the real status.
-fn serve(stored: &Response, facts: &StoredFacts, age: Duration, status: CacheStatus) -> Response {
+/// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
+/// the metadata out, `Age` and `Cache-Status` set, the real status. The header edits are made
+/// with the finishing step's, in its one crossing ([`Incoming::defer_edits`]).
+fn serve(
+    req: &Incoming,
+    stored: &Response,
+    facts: &StoredFacts,
+    age: Duration,
+    status: CacheStatus,
+) -> Response {
     let code = facts
         .status
         .as_deref()
@@ -549,10 +567,17 @@ fn serve(stored: &Response, facts: &StoredFacts, age: Duration, status: CacheSta
         drop.push(name);
     }
     set.pair("age", &age.as_secs().to_string());
-    set.pair("cache-status", &status.header());
+    let cache_status = status.header();
+    set.pair("cache-status", &cache_status);
     let with_body = !matches!(code, 204 | 205 | 304);
-    super::glue::restored(stored, code, with_body, drop.as_str(), set.as_str())
-        .unwrap_or_else(|| Clone::clone(stored))
+    let carried = super::Carried {
+        cache_status,
+        length: facts.length.clone(),
+        vary: facts.vary.clone(),
+        allow_origin: facts.allow_origin,
+    };
+    req.defer_edits(&drop, &set, carried);
+    super::glue::restored(stored, code, with_body, "", "").unwrap_or_else(|| Clone::clone(stored))
 }
 
 /// The edge's own headers on a stored copy, none of which a client sees. `cf-cache-status` is the
@@ -799,6 +824,7 @@ pub fn complete(
             .ttl(-stale_secs(stale_by))
             .detail("stale-if-error");
         return Ok(serve(
+            req,
             response,
             &StoredFacts::read(response),
             meta.age(now),

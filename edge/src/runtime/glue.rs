@@ -80,6 +80,13 @@ impl Lines {
         self.0.push_str(value);
     }
 
+    /// Adds the items of `other`.
+    pub fn append(&mut self, other: &Lines) {
+        if !other.0.is_empty() {
+            self.push(&other.0);
+        }
+    }
+
     /// The list as `glue.js` reads it.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -96,6 +96,22 @@ pub struct Incoming {
     clock_ms: std::cell::Cell<Option<f64>>,
     /// Headers for the response the pipeline answers with (the rate-limit fields).
     deferred: std::cell::RefCell<glue::Lines>,
+    /// Headers to delete from it first, and what it is known to carry (see [`Incoming::defer_edits`]).
+    deferred_drop: std::cell::RefCell<glue::Lines>,
+    known: std::cell::RefCell<Option<Carried>>,
+}
+
+/// What the response the pipeline answers with carries, when the pipeline knows it (a stored
+/// answer served): [`finish`] then reads nothing back from it.
+pub struct Carried {
+    /// `Cache-Status`.
+    pub cache_status: String,
+    /// `Content-Length`.
+    pub length: Option<String>,
+    /// `Vary`.
+    pub vary: Option<String>,
+    /// Whether it has `Access-Control-Allow-Origin`.
+    pub allow_origin: bool,
 }
 
 impl Incoming {
@@ -141,6 +157,8 @@ impl Incoming {
             origin_ms: std::cell::Cell::new(None),
             clock_ms: std::cell::Cell::new(None),
             deferred: std::cell::RefCell::new(glue::Lines::default()),
+            deferred_drop: std::cell::RefCell::new(glue::Lines::default()),
+            known: std::cell::RefCell::new(None),
         }
     }
 
@@ -196,6 +214,18 @@ impl Incoming {
     /// Adds a header to the response the pipeline answers with (set when it is sent).
     pub fn defer_header(&self, name: &str, value: &str) {
         self.deferred.borrow_mut().pair(name, value);
+    }
+
+    /// Edits for the response the pipeline answers with, made with [`finish`]'s own in one
+    /// crossing: `drop` deleted, then `set` (before the deferred headers, so those win), and what
+    /// the response then carries.
+    pub fn defer_edits(&self, drop: &glue::Lines, set: &glue::Lines, carried: Carried) {
+        self.deferred_drop.borrow_mut().append(drop);
+        let mut deferred = self.deferred.borrow_mut();
+        let later = std::mem::take(&mut *deferred);
+        deferred.append(set);
+        deferred.append(&later);
+        *self.known.borrow_mut() = Some(carried);
     }
 
     /// The budget owner for rate limits.
@@ -287,12 +317,13 @@ pub fn finish(
     now: f64,
 ) -> Response {
     let refused = matches!(&result, Err(e) if e.kind == problem::ProblemType::QuotaExceeded);
-    let (response, status, mut set) = match result {
+    let (response, status, mut set, mut drop, known) = match result {
         // Responses the pipeline built or rebuilt have mutable headers.
         Ok(response) => {
             let mut set = std::mem::take(&mut *req.deferred.borrow_mut());
             set.pair(REQUEST_ID_HEADER, &req.request_id);
-            (response, None, set)
+            let drop = std::mem::take(&mut *req.deferred_drop.borrow_mut());
+            (response, None, set, drop, req.known.borrow_mut().take())
         }
         Err(error) => {
             let status = error.kind.status();
@@ -300,24 +331,29 @@ pub fn finish(
                 problem_response(&error, req),
                 Some(status),
                 glue::Lines::default(),
+                glue::Lines::default(),
+                None,
             )
         }
     };
     let headers = response.headers();
-    let facts = glue::values(&headers, FINISH_READS);
-    let mut facts = glue::split_values(&facts);
-    let mut next = || facts.next().flatten();
-    let (cache_status, length, vary, allow_origin) = (next(), next(), next(), next());
-    let mut drop = glue::Lines::default();
+    let read;
+    let (cache_status, length, vary, allow_origin) = match &known {
+        Some(k) => (
+            Some(k.cache_status.as_str()),
+            k.length.as_deref(),
+            k.vary.as_deref(),
+            k.allow_origin,
+        ),
+        None => {
+            read = glue::values(&headers, FINISH_READS);
+            let mut facts = glue::split_values(&read);
+            let mut next = || facts.next().flatten();
+            (next(), next(), next(), next().is_some())
+        }
+    };
     if !req.is_preflight() {
-        cors::apply(
-            req,
-            settings,
-            vary,
-            allow_origin.is_some(),
-            &mut drop,
-            &mut set,
-        );
+        cors::apply(req, settings, vary, allow_origin, &mut drop, &mut set);
     }
     let total = (now - req.started_ms).max(0.0);
     let cache = crate::metrics::cache_class(cache_status);
