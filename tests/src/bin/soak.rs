@@ -1115,4 +1115,103 @@ mod tests {
         );
         assert_eq!(request(70_000, Clients::Distinct, 0).2, "10.1.17.112");
     }
+
+    /// What the test server does with a request on a connection.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Breaks {
+        /// Answers the first, closes the connection on the second without answering.
+        SecondWithFin,
+        /// The same, with a reset (`SO_LINGER` 0), as wrangler dev's proxy did.
+        SecondWithReset,
+        /// Closes the connection on every request.
+        Every,
+    }
+
+    /// A loopback HTTP/1.1 server that breaks connections as told.
+    async fn server(breaks: Breaks) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for served in 0.. {
+                        // Read one request head (the client sends GETs, one at a time).
+                        buf.clear();
+                        while !buf.ends_with(b"\r\n\r\n") {
+                            let mut chunk = [0; 1024];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        if breaks == Breaks::Every || served == 1 {
+                            if breaks == Breaks::SecondWithReset {
+                                stream.set_zero_linger().expect("SO_LINGER 0");
+                            }
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// The load's client against connections closed under its requests: a GET on a reused
+    /// connection is sent again once, on a new one, and answered; a POST is not; a server that
+    /// breaks every connection gets one retry and a transport error.
+    #[test]
+    fn a_get_whose_connection_closed_under_it_is_sent_again_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            for breaks in [Breaks::SecondWithFin, Breaks::SecondWithReset] {
+                let url = format!("http://{}/x", server(breaks).await);
+                let http = Http::new().expect("the clients");
+                let send = |method| {
+                    let (http, url) = (http.clone(), url.clone());
+                    async move {
+                        let exchange = http.send(method, &url, "10.0.0.1", Kind::Page).await;
+                        // Lets the client put the connection back in its pool.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        exchange
+                    }
+                };
+                let first = send(Method::GET).await;
+                assert_eq!(first.answer.map(|a| a.status).ok(), Some(200), "{breaks:?}");
+                assert_eq!(first.retried, None, "{breaks:?}");
+                let second = send(Method::GET).await;
+                assert_eq!(
+                    second.answer.map(|a| a.status).ok(),
+                    Some(200),
+                    "{breaks:?}"
+                );
+                let why = second.retried.expect("retried");
+                assert!(why.starts_with("Page send: "), "{breaks:?}: {why}");
+                // A new pooled connection, then a POST on it once reused: not sent again.
+                assert!(send(Method::GET).await.answer.is_ok(), "{breaks:?}");
+                let post = send(Method::POST).await;
+                assert!(post.answer.is_err(), "{breaks:?}");
+                assert_eq!(post.retried, None, "{breaks:?}");
+            }
+            let url = format!("http://{}/x", server(Breaks::Every).await);
+            let broken = Http::new()
+                .expect("the clients")
+                .send(Method::GET, &url, "10.0.0.1", Kind::Venues)
+                .await;
+            assert!(broken.retried.is_some());
+            let e = broken.answer.err().expect("a transport error");
+            assert!(e.contains("(sent again after: Venues send: "), "{e}");
+        });
+    }
 }
