@@ -8,6 +8,10 @@
 //! stalled edge shows as latency rather than as fewer requests (no coordinated omission).
 //! The mix: venue pages (cached, 50 %), `/api/venues` (cached, 30 %), an API answer cached for 2 s
 //! with `stale-if-error` (10 %), and `/api/echo` (never cached, 10 %), from 5,000 client addresses.
+//! Like browsers, the load sends a GET once more, on a new connection, when its keep-alive
+//! connection was closed under it before any answer (RFC 9110 §9.2.2; `wrangler dev`'s proxy
+//! closes idle ones): such requests are counted apart, and only a second failure is a transport
+//! error (see [`retry`]).
 //!
 //! Phases: the soak (`--minutes`, 10); the origin killed then restarted; the origin slower than
 //! the timeout; the metrics Durable Objects missing (a raw workerd edge without them); a flood
@@ -29,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use reqwest::Method;
 use wyn_edge_shared::metrics::{MetricsAnswer, Sketch};
 use wyn_edge_tests::peers::policy::shipped;
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd};
@@ -145,6 +150,11 @@ struct Window {
     transport_errors: u64,
     /// What the first few transport errors were.
     error_samples: Vec<String>,
+    /// Requests sent again on a new connection after theirs was closed under them (see
+    /// [`retry`]); those that failed again are also transport errors.
+    retried: u64,
+    /// Why the first of them was sent again.
+    first_retry: Option<String>,
     stale_if_error: u64,
     latency: Sketch,
     max_in_flight: u64,
@@ -203,7 +213,7 @@ impl Window {
             by_code.iter().map(|(s, n)| format!("{s}:{n}")).collect()
         };
         format!(
-            "{} sent, {} | p50 {} p99 {} p99.9 {} max {} ms | in flight <= {}{}{}",
+            "{} sent, {} | p50 {} p99 {} p99.9 {} max {} ms | in flight <= {}{}{}{}",
             self.sent,
             codes.join(" "),
             q(0.5),
@@ -211,6 +221,11 @@ impl Window {
             q(0.999),
             self.latency.max().map_or("-".into(), |v| format!("{v:.0}")),
             self.max_in_flight,
+            if self.retried > 0 {
+                format!(" | {} retried on a new connection", self.retried)
+            } else {
+                String::new()
+            },
             if self.transport_errors > 0 {
                 format!(" | {} transport errors", self.transport_errors)
             } else {
@@ -225,9 +240,111 @@ impl Window {
     }
 }
 
+/// An answered request of the load.
+struct Answer {
+    status: u16,
+    /// `Cache-Status` says `stale-if-error`.
+    stale: bool,
+    /// The `edge` and `origin` durations of `Server-Timing`, ms.
+    timing: Option<(Option<f64>, Option<f64>)>,
+}
+
+/// One request of the load, retries included.
+struct Exchange {
+    /// The answer, or what went wrong (for a retried request, the second time).
+    answer: Result<Answer, String>,
+    /// Why the request was sent a second time, if it was.
+    retried: Option<String>,
+}
+
+/// The load's HTTP clients: one over keep-alive connections, and one that opens a new connection
+/// for every request, for retries (its pool keeps no idle connection).
+#[derive(Clone)]
+struct Http {
+    pooled: reqwest::Client,
+    fresh: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Result<Self> {
+        let timeout = Duration::from_secs(15);
+        Ok(Self {
+            pooled: reqwest::Client::builder()
+                .timeout(timeout)
+                .pool_max_idle_per_host(256)
+                .build()?,
+            fresh: reqwest::Client::builder()
+                .timeout(timeout)
+                .pool_max_idle_per_host(0)
+                .build()?,
+        })
+    }
+
+    /// Sends a request from `ip` and reads its whole answer; sends it once more, on a new
+    /// connection, when its connection was closed under it and the method allows (see [`retry`]).
+    async fn send(&self, method: Method, url: &str, ip: &str, kind: Kind) -> Exchange {
+        match attempt(&self.pooled, method.clone(), url, ip, kind).await {
+            Err((failure, first)) if retry::worth_retrying(&method, failure) => Exchange {
+                answer: attempt(&self.fresh, method, url, ip, kind)
+                    .await
+                    .map_err(|(_, e)| format!("{e} (sent again after: {first})")),
+                retried: Some(first),
+            },
+            result => Exchange {
+                answer: result.map_err(|(_, e)| e),
+                retried: None,
+            },
+        }
+    }
+}
+
+/// One try at a request: its answer, read to the end, or why it failed and what it said.
+async fn attempt(
+    client: &reqwest::Client,
+    method: Method,
+    url: &str,
+    ip: &str,
+    kind: Kind,
+) -> Result<Answer, (retry::Failure, String)> {
+    let resp = client
+        .request(method, url)
+        .header("cf-connecting-ip", ip)
+        .send()
+        .await
+        .map_err(|e| {
+            (
+                retry::classify(&e),
+                format!("{kind:?} send: {}", error_chain(&e)),
+            )
+        })?;
+    let stale = resp
+        .headers()
+        .get("cache-status")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("stale-if-error"));
+    let timing = resp
+        .headers()
+        .get("server-timing")
+        .and_then(|v| v.to_str().ok())
+        .map(server_timing);
+    let status = resp.status().as_u16();
+    // Read the body: a stream cut short is a failure too, and never retried (the edge answered).
+    match resp.bytes().await {
+        Ok(_) => Ok(Answer {
+            status,
+            stale,
+            timing,
+        }),
+        Err(e) => Err((
+            retry::Failure::AnswerStarted,
+            format!("{kind:?} {status}, body: {}", error_chain(&e)),
+        )),
+    }
+}
+
 /// The open-loop load: a fixed rate against one edge, outcomes into the current window.
 struct Load {
-    client: reqwest::Client,
+    http: Http,
     base: String,
     rate: f64,
     next: AtomicU64,
@@ -243,10 +360,7 @@ const MAX_IN_FLIGHT: u64 = 4_000;
 impl Load {
     fn new(base: &str, rate: f64) -> Result<Self> {
         Ok(Self {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .pool_max_idle_per_host(256)
-                .build()?,
+            http: Http::new()?,
             base: base.to_owned(),
             rate,
             next: AtomicU64::new(0),
@@ -300,10 +414,7 @@ impl Load {
                     w.max_echo_in_flight = w.max_echo_in_flight.max(n);
                 }
             }
-            let req = self
-                .client
-                .get(format!("{}{path}", self.base))
-                .header("cf-connecting-ip", ip);
+            let (http, url) = (self.http.clone(), format!("{}{path}", self.base));
             let (window, in_flight, recovered) = (
                 self.window.clone(),
                 self.in_flight.clone(),
@@ -312,37 +423,25 @@ impl Load {
             in_flight.fetch_add(1, Ordering::Relaxed);
             let due = due.into_std();
             tokio::spawn(async move {
-                let result = req.send().await;
+                let exchange = http.send(Method::GET, &url, &ip, kind).await;
+                // Counted from when the request was due, a retry's time included.
                 let ms = due.elapsed().as_secs_f64() * 1000.0;
-                let outcome = match result {
-                    Ok(resp) => {
-                        let stale = resp
-                            .headers()
-                            .get("cache-status")
-                            .and_then(|v| v.to_str().ok())
-                            .is_some_and(|v| v.contains("stale-if-error"));
-                        let timing = resp
-                            .headers()
-                            .get("server-timing")
-                            .and_then(|v| v.to_str().ok())
-                            .map(server_timing);
-                        let status = resp.status().as_u16();
-                        // Read the body: a stream cut short is a failure too.
-                        match resp.bytes().await {
-                            Ok(_) => Ok((status, stale, timing)),
-                            Err(e) => Err(format!("{kind:?} {status}, body: {}", error_chain(&e))),
-                        }
-                    }
-                    Err(e) => Err(format!("{kind:?} send: {}", error_chain(&e))),
-                };
                 in_flight.fetch_sub(1, Ordering::Relaxed);
                 if kind == Kind::Echo {
                     echo_in_flight.fetch_sub(1, Ordering::Relaxed);
                 }
                 let mut w = window.lock().unwrap_or_else(|e| e.into_inner());
                 w.latency.add(ms);
-                match outcome {
-                    Ok((status, stale, timing)) => {
+                if let Some(why) = exchange.retried {
+                    w.retried += 1;
+                    w.first_retry.get_or_insert(why);
+                }
+                match exchange.answer {
+                    Ok(Answer {
+                        status,
+                        stale,
+                        timing,
+                    }) => {
                         *w.statuses.entry((kind, status)).or_default() += 1;
                         if kind == Kind::Echo && status == 504 {
                             w.timeouts.add(ms);
@@ -553,10 +652,11 @@ async fn run(args: &Args, report: &mut Report) -> Result<()> {
     // 1. The soak.
     let rss_start = edge.workerd_rss();
     let windows = (args.minutes * 60.0 / 10.0).ceil() as u64;
-    let (mut total_5xx, mut total_sent, mut total_errors) = (0, 0, 0);
+    let (mut total_5xx, mut total_sent, mut total_errors, mut total_retried) = (0, 0, 0, 0);
     let mut p99s = Vec::new();
     let mut rss = Vec::new();
     let mut error_samples = Vec::new();
+    let mut first_retry: Option<String> = None;
     for n in 1..=windows {
         let w = load
             .run(Duration::from_secs(10), Clients::Pool, 0, None)
@@ -571,27 +671,32 @@ async fn run(args: &Args, report: &mut Report) -> Result<()> {
         total_5xx += w.fivexx();
         total_sent += w.sent;
         total_errors += w.transport_errors + w.backlog;
+        total_retried += w.retried;
         error_samples.extend(
             w.error_samples
                 .iter()
                 .take(3 - error_samples.len().min(3))
                 .cloned(),
         );
+        first_retry = first_retry.or(w.first_retry);
         p99s.push(w.latency.quantile(0.99).unwrap_or(f64::NAN));
         rss.push(now_rss.unwrap_or(0));
     }
     load.drain(Duration::from_secs(5)).await;
     let rss_end = edge.workerd_rss();
+    // Retried requests pass if their second try was answered: they are counted apart, not as
+    // errors (the connection they lost was wrangler dev's proxy's, see `retry`).
     report.check(
         total_5xx == 0 && total_errors == 0,
         format!(
-            "soak: {total_sent} requests in {} min at {rate:.0} req/s: {total_5xx} 5xx, {total_errors} transport errors or unsent{}",
+            "soak: {total_sent} requests in {} min at {rate:.0} req/s: {total_5xx} 5xx, {total_errors} transport errors or unsent{}; {total_retried} requests retried after the connection was closed under them (RFC 9110 §9.2.2){}",
             args.minutes,
             if error_samples.is_empty() {
                 String::new()
             } else {
                 format!(" (first: {})", error_samples.join("; "))
-            }
+            },
+            first_retry.map_or(String::new(), |e| format!(" (first: {e})")),
         ),
     );
     // Flat means levelled off: the runtime sizes its heaps during the first minutes of load (a
@@ -809,6 +914,184 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Retrying a request once when its keep-alive connection was closed under it, as HTTP clients
+/// do (RFC 9110 §9.2.2; browsers; hyper's `retry_canceled_requests`).
+///
+/// `wrangler dev` answers through a local proxy that closes idle keep-alive connections; a
+/// request the client had just written on one then fails with "connection reset by peer" or
+/// "connection closed before message completed". That is the proxy's doing, not the worker's:
+/// a raw workerd edge at four times the rate had none. reqwest already retries the requests it had
+/// not started writing (hyper's canceled requests), but not these: it cannot know whether the
+/// server read them. For an idempotent method that does not matter, so the load sends such a
+/// request again, once, on a new connection, and counts it apart.
+///
+/// reqwest does not say whether the failed connection was a reused one, so the decision rests
+/// on the kind of error: the connection reset, closed or broken under a request that got no
+/// answer at all. A fresh connection failing that way is retried too; if the edge really broke
+/// it, the retry fails the same way and is counted as a transport error. Errors opening a
+/// connection, timeouts and bodies cut short (the edge had begun answering) are never retried.
+///
+/// Why sending a soak request twice is safe: the soak sends only GETs (idempotent, §9.2.2), and
+/// the edge's answers to them have no side effects that a second one could change, beyond:
+/// - the rate-limit count. The shipped rules are per client address, 600 a minute on `/api/*`
+///   and 1,200 on the rest, burst equal to the limit. The soak's 5,000 addresses each send one
+///   request every 5,000 (each address always the same kind, 5,000 being a multiple of the
+///   mix's 10): at rate r, r x 60 / 5,000 a minute, 7.4 at 613 req/s, and 600 only at
+///   50,000 req/s. The key flood gives every request its own address; a retry reuses it.
+/// - the metrics count: the edge's own request count (reported, not judged) may count both, and
+///   so may the isolate's unflushed count that the missing-metrics check compares with the
+///   requests sent (a duplicate there could hide a lost one; on raw workerd, which that phase
+///   uses, no retries are expected, and the window line would show them).
+/// - the cache: a retried page or API answer fills it with the same answer.
+///
+/// The demo origin's `/api/echo` and `/api/cacheable` keep no state.
+mod retry {
+    use std::error::Error;
+    use std::io::ErrorKind;
+
+    use reqwest::Method;
+
+    /// Why an exchange failed, as far as a retry decision needs to know.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Failure {
+        /// The connection was reset or closed under a request that got no answer.
+        ClosedUnder,
+        /// No connection could be opened: no stale connection to blame.
+        Connect,
+        /// No answer in time.
+        Timeout,
+        /// The answer had begun (status and headers came) when it broke.
+        AnswerStarted,
+        /// Anything else.
+        Other,
+    }
+
+    /// Methods a client may send again after a connection failure (RFC 9110 §9.2.2).
+    pub fn idempotent(method: &Method) -> bool {
+        [
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::TRACE,
+            Method::PUT,
+            Method::DELETE,
+        ]
+        .contains(method)
+    }
+
+    /// Whether to send a failed request again, once, on a new connection.
+    pub fn worth_retrying(method: &Method, failure: Failure) -> bool {
+        idempotent(method) && failure == Failure::ClosedUnder
+    }
+
+    /// What went wrong with a request that got no response head.
+    pub fn classify(e: &reqwest::Error) -> Failure {
+        if e.is_timeout() {
+            Failure::Timeout
+        } else if e.is_connect() {
+            Failure::Connect
+        } else if e.is_body() || e.is_decode() {
+            Failure::AnswerStarted
+        } else if e.is_request() && closed_under(e) {
+            Failure::ClosedUnder
+        } else {
+            Failure::Other
+        }
+    }
+
+    /// Whether the error's chain says the connection went away: hyper's "connection closed
+    /// before message completed" or "canceled", or a reset, aborted or broken-pipe socket.
+    pub fn closed_under(e: &(dyn Error + 'static)) -> bool {
+        let mut source = Some(e);
+        while let Some(s) = source {
+            if let Some(h) = s.downcast_ref::<hyper::Error>()
+                && (h.is_incomplete_message() || h.is_canceled())
+            {
+                return true;
+            }
+            if let Some(io) = s.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                )
+            {
+                return true;
+            }
+            source = s.source();
+        }
+        false
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// An error with a source, as reqwest and hyper wrap theirs.
+        #[derive(Debug)]
+        struct Wrapped(&'static str, Box<dyn Error + 'static>);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl Error for Wrapped {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(self.1.as_ref())
+            }
+        }
+
+        fn wrapped(kind: ErrorKind) -> Wrapped {
+            Wrapped(
+                "client error (SendRequest)",
+                Box::new(Wrapped(
+                    "connection error",
+                    Box::new(std::io::Error::from(kind)),
+                )),
+            )
+        }
+
+        #[test]
+        fn a_socket_gone_under_the_request_is_closed_under() {
+            for kind in [
+                ErrorKind::ConnectionReset,
+                ErrorKind::ConnectionAborted,
+                ErrorKind::BrokenPipe,
+            ] {
+                assert!(closed_under(&wrapped(kind)), "{kind:?}");
+                assert!(closed_under(&std::io::Error::from(kind)), "{kind:?}");
+            }
+            for kind in [
+                ErrorKind::ConnectionRefused,
+                ErrorKind::TimedOut,
+                ErrorKind::InvalidData,
+                ErrorKind::Other,
+            ] {
+                assert!(!closed_under(&wrapped(kind)), "{kind:?}");
+            }
+        }
+
+        #[test]
+        fn only_idempotent_requests_closed_under_are_retried() {
+            assert!(worth_retrying(&Method::GET, Failure::ClosedUnder));
+            assert!(worth_retrying(&Method::HEAD, Failure::ClosedUnder));
+            assert!(worth_retrying(&Method::PUT, Failure::ClosedUnder));
+            assert!(worth_retrying(&Method::DELETE, Failure::ClosedUnder));
+            assert!(!worth_retrying(&Method::POST, Failure::ClosedUnder));
+            assert!(!worth_retrying(&Method::PATCH, Failure::ClosedUnder));
+            for failure in [
+                Failure::Connect,
+                Failure::Timeout,
+                Failure::AnswerStarted,
+                Failure::Other,
+            ] {
+                assert!(!worth_retrying(&Method::GET, failure), "{failure:?}");
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -831,5 +1114,104 @@ mod tests {
             request(5_001, Clients::Distinct, 0).2
         );
         assert_eq!(request(70_000, Clients::Distinct, 0).2, "10.1.17.112");
+    }
+
+    /// What the test server does with a request on a connection.
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Breaks {
+        /// Answers the first, closes the connection on the second without answering.
+        SecondWithFin,
+        /// The same, with a reset (`SO_LINGER` 0), as wrangler dev's proxy did.
+        SecondWithReset,
+        /// Closes the connection on every request.
+        Every,
+    }
+
+    /// A loopback HTTP/1.1 server that breaks connections as told.
+    async fn server(breaks: Breaks) -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    for served in 0.. {
+                        // Read one request head (the client sends GETs, one at a time).
+                        buf.clear();
+                        while !buf.ends_with(b"\r\n\r\n") {
+                            let mut chunk = [0; 1024];
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        if breaks == Breaks::Every || served == 1 {
+                            if breaks == Breaks::SecondWithReset {
+                                stream.set_zero_linger().expect("SO_LINGER 0");
+                            }
+                            return;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// The load's client against connections closed under its requests: a GET on a reused
+    /// connection is sent again once, on a new one, and answered; a POST is not; a server that
+    /// breaks every connection gets one retry and a transport error.
+    #[test]
+    fn a_get_whose_connection_closed_under_it_is_sent_again_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        rt.block_on(async {
+            for breaks in [Breaks::SecondWithFin, Breaks::SecondWithReset] {
+                let url = format!("http://{}/x", server(breaks).await);
+                let http = Http::new().expect("the clients");
+                let send = |method| {
+                    let (http, url) = (http.clone(), url.clone());
+                    async move {
+                        let exchange = http.send(method, &url, "10.0.0.1", Kind::Page).await;
+                        // Lets the client put the connection back in its pool.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        exchange
+                    }
+                };
+                let first = send(Method::GET).await;
+                assert_eq!(first.answer.map(|a| a.status).ok(), Some(200), "{breaks:?}");
+                assert_eq!(first.retried, None, "{breaks:?}");
+                let second = send(Method::GET).await;
+                assert_eq!(
+                    second.answer.map(|a| a.status).ok(),
+                    Some(200),
+                    "{breaks:?}"
+                );
+                let why = second.retried.expect("retried");
+                assert!(why.starts_with("Page send: "), "{breaks:?}: {why}");
+                // A new pooled connection, then a POST on it once reused: not sent again.
+                assert!(send(Method::GET).await.answer.is_ok(), "{breaks:?}");
+                let post = send(Method::POST).await;
+                assert!(post.answer.is_err(), "{breaks:?}");
+                assert_eq!(post.retried, None, "{breaks:?}");
+            }
+            let url = format!("http://{}/x", server(Breaks::Every).await);
+            let broken = Http::new()
+                .expect("the clients")
+                .send(Method::GET, &url, "10.0.0.1", Kind::Venues)
+                .await;
+            assert!(broken.retried.is_some());
+            let e = broken.answer.err().expect("a transport error");
+            assert!(e.contains("(sent again after: Venues send: "), "{e}");
+        });
     }
 }
