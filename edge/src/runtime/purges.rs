@@ -1,7 +1,7 @@
 //! Purge generations in the runtime: read from their Durable Object at most every
 //! `cache.purge_refresh` per isolate, and changed through it by the admin API.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
 
@@ -16,6 +16,23 @@ const KEY: &str = "purges";
 
 thread_local! {
     static KNOWN: RefCell<Option<(Purges, f64)>> = const { RefCell::new(None) };
+    /// Whether a request of this isolate is reading the generations from their object.
+    static REFRESHING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks a refresh in flight until dropped (answered, failed or cancelled).
+struct Refreshing;
+
+impl Refreshing {
+    fn claim() -> Option<Self> {
+        (!REFRESHING.replace(true)).then_some(Self)
+    }
+}
+
+impl Drop for Refreshing {
+    fn drop(&mut self) {
+        REFRESHING.set(false);
+    }
 }
 
 /// The generation a normalised path's keys use now. `now_ms` may be the request's arrival: a
@@ -24,11 +41,17 @@ pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64)
     let now = now_ms;
     let refresh = settings.cache.config.purge_refresh.as_millis() as f64;
     let known = KNOWN.with(|k| k.borrow().clone());
-    if let Some((purges, at)) = &known
-        && now - at < refresh
-    {
-        return purges.generation(path);
-    }
+    let refreshing = match &known {
+        Some((purges, at)) if now - at < refresh => return purges.generation(path),
+        // One request per isolate reads them again; the others go on with what is known (they
+        // would otherwise all wait for the object together, every `purge_refresh`).
+        Some((purges, _)) => match Refreshing::claim() {
+            Some(claim) => Some(claim),
+            None => return purges.generation(path),
+        },
+        // Nothing known yet: every request has to ask.
+        None => Refreshing::claim(),
+    };
     let purges = match ask(env, None).await {
         Ok(p) => p,
         Err(e) => {
@@ -41,6 +64,7 @@ pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64)
     };
     let generation = purges.generation(path);
     KNOWN.with(|k| *k.borrow_mut() = Some((purges, now)));
+    drop(refreshing);
     generation
 }
 
