@@ -25,7 +25,7 @@ use serde_json::Value;
 use wyn_edge_tests::load::Spec;
 use wyn_edge_tests::peers::report::median;
 use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
-use wyn_edge_tests::peers::{policy, whole_number};
+use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
 const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
@@ -241,7 +241,8 @@ fn run(args: &Args) -> Result<()> {
         spec(c.addr, Duration::from_secs(1), None).run()?;
     }
     for round in 1..=args.rounds {
-        for c in &mut contenders {
+        for i in peers::order(contenders.len(), round) {
+            let c = &mut contenders[i];
             if row.expect == Expect::Refused {
                 // The limiter refilled while the others ran: spend the client's budget again.
                 spec(c.addr, Duration::from_millis(500), None).run()?;

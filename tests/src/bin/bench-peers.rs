@@ -31,7 +31,7 @@ use anyhow::{Context, Result, bail, ensure};
 use wyn_edge_tests::load::{Outcome, Spec};
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
-use wyn_edge_tests::peers::{policy, whole_number};
+use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, addr_of};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -240,7 +240,8 @@ fn run(args: &Args) -> Result<()> {
         .collect();
     for round in 1..=args.rounds {
         for (r, row) in rows.iter().enumerate() {
-            for (s, system) in systems.iter().enumerate() {
+            for s in peers::order(systems.len(), round) {
+                let system = &systems[s];
                 let run = measure(&counter, args, row, system, None)?;
                 eprintln!(
                     "rate    round {round}/{}: {:<22} {:<16} {:>8.0} req/s, {} to the origin",
@@ -266,7 +267,8 @@ fn run(args: &Args) -> Result<()> {
         .collect();
     for round in 1..=args.rounds {
         for (r, row) in rows.iter().enumerate() {
-            for (s, system) in systems.iter().enumerate() {
+            for s in peers::order(systems.len(), round) {
+                let system = &systems[s];
                 let run = measure(&counter, args, row, system, Some(rates[r]))?;
                 let o = &run.outcome;
                 eprintln!(

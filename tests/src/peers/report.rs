@@ -274,8 +274,9 @@ impl Report {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "- Systems one after the other (A B C D A B C D ...), {} rounds of every row; each \
-             cell is the median over the rounds. All traffic stays on 127.0.0.1.",
+            "- Systems one after the other, each round starting with the next one (A B C D, \
+             B C D A, ...), {} rounds of every row; each cell is the median over the rounds. All \
+             traffic stays on 127.0.0.1.",
             self.rounds
         );
         let _ = writeln!(
