@@ -9,7 +9,7 @@
 //! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch, within
 //! their own origin deadline.
 
-use hashbrown::HashSet;
+use hashbrown::HashMap;
 use std::cell::RefCell;
 use std::num::NonZeroUsize;
 use std::rc::Rc;
@@ -39,7 +39,6 @@ const MANIFEST: &str = "x-wyn-cache-vary-manifest";
 /// The stored copy is always a 200 for the Cache API (which refuses some statuses, and bodies on
 /// 204s); the real status waits here.
 const STATUS: &str = "x-wyn-cache-status";
-const COALESCE_POLL: Duration = Duration::from_millis(25);
 
 thread_local! {
     /// The Vary names learned per primary key, so most lookups take one Cache API call.
@@ -51,8 +50,9 @@ thread_local! {
     /// Paths an unsafe method changed, and when: entries stored before are not served.
     static INVALIDATED: RefCell<lru::LruCache<String, u64>> =
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
-    /// Keys whose origin fetch is under way in this isolate.
-    static IN_FLIGHT: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// Keys whose origin fetch is under way in this isolate, with the promises of the requests
+    /// waiting for it (their `resolve` functions).
+    static IN_FLIGHT: RefCell<HashMap<String, Vec<js_sys::Function>>> = RefCell::new(HashMap::new());
     /// Primary keys whose last answer could not be stored, and until when (ms since the epoch):
     /// misses for them are not coalesced, as a wait for a fetch that fills no cache only adds
     /// its latency to every waiting request (Varnish calls this hit-for-pass).
@@ -136,16 +136,38 @@ struct Leader(String);
 
 impl Leader {
     fn claim(key: &str) -> Option<Self> {
-        IN_FLIGHT
-            .with(|f| f.borrow_mut().insert(key.to_owned()))
-            .then(|| Self(key.to_owned()))
+        IN_FLIGHT.with(|f| match f.borrow_mut().entry(key.to_owned()) {
+            hashbrown::hash_map::Entry::Occupied(_) => None,
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                v.insert(Vec::new());
+                Some(Self(key.to_owned()))
+            }
+        })
     }
 }
 
 impl Drop for Leader {
     fn drop(&mut self) {
-        IN_FLIGHT.with(|f| f.borrow_mut().remove(&self.0));
+        let waiting = IN_FLIGHT.with(|f| f.borrow_mut().remove(&self.0));
+        for resolve in waiting.into_iter().flatten() {
+            let _ = resolve.call0(&JsValue::UNDEFINED);
+        }
     }
+}
+
+/// A promise settled when the fetch of `key` under way in this isolate ends; `None` when none is.
+///
+/// A promise, not a waker: the leader is another request, and the runtime runs a promise's
+/// reactions in the request that made them, while a wake would run the waiting request's
+/// continuation in the leader's (the runtime then cancels the waiting request as hung).
+fn released(key: &str) -> Option<js_sys::Promise> {
+    IN_FLIGHT.with(|f| {
+        let mut in_flight = f.borrow_mut();
+        let waiting = in_flight.get_mut(key)?;
+        Some(js_sys::Promise::new(&mut |resolve, _| {
+            waiting.push(resolve)
+        }))
+    })
 }
 
 /// A forwarded request's cache state, carried to the store phase.
@@ -329,10 +351,13 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             // The wait spends the request's own origin deadline: a follower is never held past
             // it (waiting a whole timeout, then fetching with another, gave 504s at twice it).
             let deadline = Deadline::new(req.started_ms, settings.config.origin_timeout);
-            while IN_FLIGHT.with(|f| f.borrow().contains(&primary_url))
-                && !deadline.passed(js_sys::Date::now())
-            {
-                worker::Delay::from(COALESCE_POLL).await;
+            if let (Some(left), Some(released)) = (
+                deadline.remaining(js_sys::Date::now()),
+                released(&primary_url),
+            ) {
+                let released = std::pin::pin!(Settle::new(released));
+                let timer = std::pin::pin!(worker::Delay::from(left));
+                futures::future::select(released, timer).await;
             }
             req.clock_moves();
             let names = VARY
