@@ -15,6 +15,11 @@
 //! task: its waker queues a poll. A [`Settle`] works under any executor: outside a task it wakes
 //! whatever waker polled it.
 //!
+//! One rule: wake a task only from its own request's events. The runtime runs what a wake queues
+//! in the request that queued it, so a wake from another request would carry this one's
+//! continuation (and its I/O) into that one. Between requests, signal with a promise the
+//! waiting request made (as coalesced cache misses do): its reactions stay in its request.
+//!
 //! ```ignore
 //! let answer: JsValue = task::run(async move {
 //!     let response = Settle::new(fetch_promise).await;
