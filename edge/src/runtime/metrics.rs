@@ -77,12 +77,9 @@ async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
     }
 }
 
-/// What one shard answers to a query.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct ShardAnswer {
-    snapshot: Snapshot,
-    ids: Vec<String>,
-}
+/// What one shard answers to a query: the query's windows merged into one, with every batch id
+/// they hold. A [`Window`] itself, so the worker links one (de)serializer for both.
+type ShardAnswer = Window;
 
 /// Answers a query from every shard plus this isolate's unflushed cells.
 pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnswer {
@@ -98,7 +95,7 @@ pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnsw
         };
         if let Ok(answer) = serde_json::from_str::<ShardAnswer>(&response.body) {
             merged.merge(&answer.snapshot);
-            stored.extend(answer.ids);
+            stored.extend(answer.batches);
         }
     }
     let recorder = settings.metrics.borrow();
@@ -218,7 +215,7 @@ impl DurableObject for MetricsObject {
                 .and_then(|t| serde_json::from_str::<Window>(&t).ok())
             {
                 answer.snapshot.merge(&window.snapshot);
-                answer.ids.extend(window.batches);
+                answer.batches.extend(window.batches);
             }
         });
         Response::from_json(&answer)
