@@ -7,6 +7,13 @@ export PATH="$HOME/.cargo/bin:$PATH"
 export WASM_BINDGEN_BIN="$HOME/.cargo/bin/wasm-bindgen"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
 export WASM_OPT_BIN="$root/node_modules/.bin/wasm-opt"
+# Panic locations name their files: crates.io sources by their path in the registry, 60 bytes of
+# prefix each. Mapped away, they read `serde_json-1.0.154/src/de.rs`.
+flags=()
+for src in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+  flags+=("--remap-path-prefix=$src=")
+done
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${flags[*]}"
 cd "$root/edge"
 worker-build --profile wasm-release "$@"
 node "$root/edge/scripts/lean-entry.mjs" "$root/edge/build/index.js"
