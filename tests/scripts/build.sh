@@ -26,15 +26,16 @@ wasm="$root/edge/build/index_bg.wasm"
 # --low-memory-unused lets wasm-opt fold `p + C` into a load's offset (1.8 KB gzip). It holds for
 # Rust's wasm32 layout: the 1 MB stack comes first and grows down to address 0, data starts at
 # 1 MB, so the low 1 KB is only reached by a stack about to overflow, and no address wraps.
-# wasm-streams (the worker crate's) exports the methods of its JS stream source, byte source and
-# sink classes. The glue calls them only on instances Rust hands to JS, through the classes'
-# `__wrap`, which wasm-bindgen writes only when some Rust code does so. None does, so those
-# exports, and the code only they reach, go (1.7 KB gzip). The build stops if a `__wrap`
-# appears: the exports may be live then.
+# Dependencies export Rust structs to JS as classes: wasm-streams' stream sources and sink, and
+# worker-sys' ContainerStartupOptions, MinifyConfig and R2Range. None has a constructor; the
+# glue calls their exports only on instances Rust hands to JS, through the class's `__wrap`,
+# which wasm-bindgen writes only when some Rust code does so. None does, so those exports, and
+# the code only they reach, go (3.6 KB gzip). The build stops if a `__wrap` appears: an
+# export may be live then.
 if grep -q '__wrap' "$root/edge/build/index.js"; then
-  echo "build: edge/build/index.js wraps a Rust object now (__wrap): check that no IntoUnderlying* class is among them before removing their exports (tests/scripts/build.sh)" >&2
+  echo "build: edge/build/index.js wraps a Rust object now (__wrap): check that its class is not among those whose exports wasm-opt removes (tests/scripts/build.sh)" >&2
   exit 1
 fi
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
-"$WASM_OPT_BIN" --remove-exports --pass-arg='remove-exports@*intounderlying*' --gufa -Oz --converge --low-memory-unused --strip-debug "${features[@]/#/--enable-}" "$wasm" -o "$wasm"
+"$WASM_OPT_BIN" --remove-exports --pass-arg='remove-exports@*intounderlying*,*containerstartupoptions*,*minifyconfig*,*r2range*' --gufa -Oz --converge --low-memory-unused --strip-debug "${features[@]/#/--enable-}" "$wasm" -o "$wasm"
 printf 'build: %s: %s bytes, %s bytes gzip\n' "edge/build/index_bg.wasm" "$(stat -c %s "$wasm")" "$(gzip -9c "$wasm" | wc -c)"
