@@ -55,8 +55,9 @@ thread_local! {
     static IN_FLIGHT: RefCell<HashMap<String, Vec<js_sys::Function>>> = RefCell::new(HashMap::new());
     /// Primary keys whose last answer could not be stored, and until when (ms since the epoch):
     /// misses for them are not coalesced, as a wait for a fetch that fills no cache only adds
-    /// its latency to every waiting request (Varnish calls this hit-for-pass).
-    static PASS: RefCell<lru::LruCache<String, f64>> =
+    /// its latency to every waiting request (Varnish calls this hit-for-pass). Whole ms, as in
+    /// `INVALIDATED`: one cache type, one copy of its code.
+    static PASS: RefCell<lru::LruCache<String, u64>> =
         RefCell::new(lru::LruCache::new(NonZeroUsize::new(10_000).unwrap_or(NonZeroUsize::MIN)));
 }
 
@@ -67,7 +68,7 @@ fn passes(primary: &str, now_ms: f64) -> bool {
     PASS.with(|p| {
         p.borrow_mut()
             .get(primary)
-            .is_some_and(|until| now_ms < *until)
+            .is_some_and(|until| now_ms < *until as f64)
     })
 }
 
@@ -75,7 +76,7 @@ fn set_pass(primary: &str, on: bool, now_ms: f64) {
     PASS.with(|p| {
         let mut p = p.borrow_mut();
         if on {
-            p.put(primary.to_owned(), now_ms + PASS_FOR_MS);
+            p.put(primary.to_owned(), (now_ms + PASS_FOR_MS) as u64);
         } else {
             p.pop(primary);
         }

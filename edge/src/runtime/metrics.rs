@@ -3,7 +3,6 @@
 //! windows for 7 days; a query merges every shard with what this isolate has not flushed yet.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use hashbrown::HashSet;
@@ -77,12 +76,9 @@ async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
     }
 }
 
-/// What one shard answers to a query.
-#[derive(serde::Serialize, serde::Deserialize, Default)]
-struct ShardAnswer {
-    snapshot: Snapshot,
-    ids: Vec<String>,
-}
+/// What one shard answers to a query: the query's windows merged into one, with every batch id
+/// they hold. A [`Window`] itself, so the worker links one (de)serializer for both.
+type ShardAnswer = Window;
 
 /// Answers a query from every shard plus this isolate's unflushed cells.
 pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnswer {
@@ -98,7 +94,7 @@ pub async fn query(settings: &Settings, env: &Env, query: &Query) -> MetricsAnsw
         };
         if let Ok(answer) = serde_json::from_str::<ShardAnswer>(&response.body) {
             merged.merge(&answer.snapshot);
-            stored.extend(answer.ids);
+            stored.extend(answer.batches);
         }
     }
     let recorder = settings.metrics.borrow();
@@ -115,15 +111,31 @@ fn minute_key(minute: u64) -> String {
 /// Windows an aggregator keeps parsed in memory: the minutes batches are still arriving for.
 const CACHED_WINDOWS: usize = 4;
 
+/// The window kept for `minute`, added empty when there is none.
+fn window_mut(recent: &mut Vec<(u64, Window)>, minute: u64) -> &mut Window {
+    let at = match recent.iter().position(|(m, _)| *m == minute) {
+        Some(at) => at,
+        None => {
+            recent.push((minute, Window::default()));
+            recent.len() - 1
+        }
+    };
+    &mut recent[at].1
+}
+
 /// One aggregator: per-minute windows of merged cells, 7 days of them.
 ///
 /// Storage is the truth; the newest windows are also kept parsed, so an ingest does not read and
 /// parse its minute again (an object is single-threaded, and no other event runs while a storage
 /// call is pending).
-#[durable_object]
+// `alarm`: only `fetch` and `alarm` are bound; the bare attribute also binds the WebSocket
+// and `connect` handlers, which nothing calls (18 KB of wasm over the three objects).
+#[durable_object(alarm)]
 pub struct MetricsObject {
     state: State,
-    recent: RefCell<BTreeMap<u64, Window>>,
+    /// By minute, at most [`CACHED_WINDOWS`]: a list, where a map would link a tree's removal
+    /// and rebalancing code (4 KB of wasm) for four entries.
+    recent: RefCell<Vec<(u64, Window)>>,
     alarm_set: Cell<bool>,
 }
 
@@ -133,21 +145,24 @@ impl MetricsObject {
         let storage = self.state.storage();
         let minutes = crate::metrics::by_minute(&batch.snapshot);
         for minute in minutes.keys() {
-            if self.recent.borrow().contains_key(minute) {
+            if self.recent.borrow().iter().any(|(m, _)| m == minute) {
                 continue;
             }
             let window = storage::get_text(&self.state, &minute_key(*minute))
                 .await?
                 .and_then(|t| serde_json::from_str::<Window>(&t).ok())
                 .unwrap_or_default();
-            self.recent.borrow_mut().entry(*minute).or_insert(window);
+            let mut recent = self.recent.borrow_mut();
+            if !recent.iter().any(|(m, _)| m == minute) {
+                recent.push((*minute, window));
+            }
         }
         let writes = js_sys::Object::new();
         let mut changed = Vec::new();
         {
             let mut recent = self.recent.borrow_mut();
             for (minute, cells) in &minutes {
-                let window = recent.entry(*minute).or_default();
+                let window = window_mut(&mut recent, *minute);
                 if window.merge_batch(&batch.id, cells) {
                     let text = serde_json::to_string(window)
                         .map_err(|e| worker::Error::RustError(e.to_string()))?;
@@ -161,15 +176,14 @@ impl MetricsObject {
         {
             // Not stored: forget the merged copies, so the retry merges again.
             let mut recent = self.recent.borrow_mut();
-            for minute in changed {
-                recent.remove(&minute);
-            }
+            recent.retain(|(m, _)| !changed.contains(m));
             return Err(e);
         }
         {
             let mut recent = self.recent.borrow_mut();
             while recent.len() > CACHED_WINDOWS {
-                recent.pop_first();
+                let oldest = (0..recent.len()).min_by_key(|&i| recent[i].0).unwrap_or(0);
+                recent.remove(oldest);
             }
         }
         if !self.alarm_set.get() {
@@ -216,7 +230,7 @@ impl DurableObject for MetricsObject {
                 .and_then(|t| serde_json::from_str::<Window>(&t).ok())
             {
                 answer.snapshot.merge(&window.snapshot);
-                answer.ids.extend(window.batches);
+                answer.batches.extend(window.batches);
             }
         });
         Response::from_json(&answer)

@@ -69,56 +69,66 @@ pub struct RateLimitRule {
 /// syntax error ("expected value"); from a value it fails as the wrong type ("invalid type:
 /// integer `1`, expected string or map"), and while the text is still at that value, so the error
 /// names the field.
+///
+/// The visitor hands the value to a callback, so one visitor serves every field's type.
 fn through_value<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
-    use serde::de::{Error, MapAccess, SeqAccess, Visitor};
-    use serde_json::Value;
+    use serde::de::Error;
 
-    struct Through<T>(std::marker::PhantomData<T>);
+    let mut out = None;
+    d.deserialize_any(Through(&mut |value| {
+        out = Some(T::deserialize(value)?);
+        Ok(())
+    }))?;
+    out.ok_or_else(|| D::Error::custom("expected a value"))
+}
 
-    impl<T: serde::de::DeserializeOwned> Through<T> {
-        fn from<E: Error>(value: Value) -> Result<T, E> {
-            T::deserialize(value).map_err(E::custom)
-        }
+/// Builds the JSON value it visits and gives it to its callback (see [`through_value`]).
+struct Through<'a>(&'a mut dyn FnMut(serde_json::Value) -> Result<(), serde_json::Error>);
+
+impl Through<'_> {
+    fn from<E: serde::de::Error>(self, value: serde_json::Value) -> Result<(), E> {
+        (self.0)(value).map_err(E::custom)
     }
+}
 
-    impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for Through<T> {
-        type Value = T;
+impl<'de> serde::de::Visitor<'de> for Through<'_> {
+    type Value = ();
 
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("string or map")
-        }
-        fn visit_bool<E: Error>(self, v: bool) -> Result<T, E> {
-            Self::from(Value::Bool(v))
-        }
-        fn visit_i64<E: Error>(self, v: i64) -> Result<T, E> {
-            Self::from(Value::from(v))
-        }
-        fn visit_u64<E: Error>(self, v: u64) -> Result<T, E> {
-            Self::from(Value::from(v))
-        }
-        fn visit_f64<E: Error>(self, v: f64) -> Result<T, E> {
-            Self::from(Value::from(v))
-        }
-        fn visit_str<E: Error>(self, v: &str) -> Result<T, E> {
-            Self::from(Value::from(v))
-        }
-        fn visit_unit<E: Error>(self) -> Result<T, E> {
-            Self::from(Value::Null)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<T, A::Error> {
-            Self::from(Value::deserialize(SeqAccessDeserializer::new(seq))?)
-        }
-        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-            Self::from(Value::deserialize(MapAccessDeserializer::new(map))?)
-        }
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("string or map")
     }
-
-    d.deserialize_any(Through(std::marker::PhantomData))
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        self.from(serde_json::Value::Bool(v))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.from(serde_json::Value::from(v))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.from(serde_json::Value::from(v))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.from(serde_json::Value::from(v))
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        self.from(serde_json::Value::from(v))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.from(serde_json::Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
+        let value =
+            serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        self.from(value)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        let value =
+            serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.from(value)
+    }
 }
 
 fn default_max_keys() -> u32 {
