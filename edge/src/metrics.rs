@@ -206,8 +206,9 @@ pub const MAX_WINDOW_BATCHES: usize = 4_096;
 pub struct Window {
     /// The merged cells.
     pub snapshot: Snapshot,
-    /// Ids of the batches merged, oldest first.
-    #[serde(default)]
+    /// Ids of the batches merged, oldest first. (`ids` in a shard's answer before windows were
+    /// answered whole: read during a deploy that mixes versions.)
+    #[serde(default, alias = "ids")]
     pub batches: Vec<String>,
 }
 

@@ -39,16 +39,22 @@ fn param_name(pair: &str) -> &str {
     pair.split_once('=').map_or(pair, |(n, _)| n)
 }
 
+/// Most query parameters sorted into a key; the rest keep the order they came in.
+pub const MAX_SORTED_PARAMS: usize = 64;
+
 /// The query without dropped parameters, sorted when asked (stable for equal names).
+///
+/// Sorted as they come, each after any of the same name: no sort routine of its own in the
+/// worker. That costs n^2 / 2 moves for n parameters, so only the first [`MAX_SORTED_PARAMS`]
+/// are sorted: a hostile URL of thousands of parameters costs no more than a long one, and its
+/// key is merely less shared.
 pub fn normalize_query(query: &str, drop: &[String], sort: bool) -> String {
     let mut pairs: Vec<&str> = Vec::new();
     for pair in query.split('&') {
         if pair.is_empty() || dropped(param_name(pair), drop) {
             continue;
         }
-        // Sorted as they come, after any of the same name (a query holds a handful): no sort
-        // routine of its own in the worker.
-        let at = if sort {
+        let at = if sort && pairs.len() < MAX_SORTED_PARAMS {
             pairs.partition_point(|p| param_name(p) <= param_name(pair))
         } else {
             pairs.len()
@@ -218,6 +224,17 @@ mod tests {
         );
         assert_eq!(normalize_query("b=2&a=1&a=0", &drop(), true), "a=1&a=0&b=2");
         assert_eq!(normalize_query("b=2&a=1", &drop(), false), "b=2&a=1");
+        // A hostile number of parameters: the first MAX_SORTED_PARAMS are sorted, the rest follow
+        // in their order (bounded work, still one key per query).
+        let many: Vec<String> = (0..MAX_SORTED_PARAMS + 6)
+            .rev()
+            .map(|i| format!("p{i:03}=1"))
+            .collect();
+        let normalized = normalize_query(&many.join("&"), &drop(), true);
+        let mut sorted_head = many[..MAX_SORTED_PARAMS].to_vec();
+        sorted_head.sort();
+        let expected = [&sorted_head[..], &many[MAX_SORTED_PARAMS..]].concat();
+        assert_eq!(normalized, expected.join("&"));
         assert_eq!(
             normalize_query("utm=keep&utm_x=drop&&x", &drop(), true),
             "utm=keep&x"
