@@ -519,6 +519,59 @@ fn judge_with(
             conditional: Vec::new(),
         };
     };
+    if let Some(fresh) = plainly_fresh(meta, policy, request, now) {
+        return fresh;
+    }
+    judge_by_request(meta, policy, request, now)
+}
+
+/// The verdict without building a request for the policy, when the answer is plain: a request
+/// with no cache directives of its own (no `Cache-Control`, no `Pragma`), whose `Host` and
+/// varied-on headers are absent or the stored request's, for a response still fresh. Then
+/// `before_request` would compare exactly those and find it fresh, so the answer is the same;
+/// anything else (`None`) goes to [`judge_by_request`]. Most hits are plain, and building the
+/// `http::Request` (a header map from strings) was most of a hit's policy work.
+fn plainly_fresh(
+    meta: &StoredMeta,
+    policy: &CachePolicy,
+    request: &[(String, String)],
+    now: SystemTime,
+) -> Option<Verdict> {
+    let asked = |name: &str| request.iter().any(|(n, _)| n == name);
+    if asked("cache-control") || asked("pragma") {
+        return None;
+    }
+    let same_as_stored = |name: &str| {
+        header_of(request, name).is_none_or(|v| header_of(&meta.request, name) == Some(v))
+    };
+    if !same_as_stored("host") {
+        return None;
+    }
+    for (name, value) in &meta.response {
+        if name.eq_ignore_ascii_case("vary") {
+            for varied in value.split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                if varied == "*" || !same_as_stored(&varied.to_ascii_lowercase()) {
+                    return None;
+                }
+            }
+        }
+    }
+    if policy.is_stale(now) {
+        return None;
+    }
+    Some(Verdict::Fresh {
+        age: policy.age(now),
+        ttl: policy.time_to_live(now),
+    })
+}
+
+/// [`judge_with`] through the policy's own `before_request`.
+fn judge_by_request(
+    meta: &StoredMeta,
+    policy: &CachePolicy,
+    request: &[(String, String)],
+    now: SystemTime,
+) -> Verdict {
     let mut req = Request::builder()
         .method(Method::from_bytes(meta.method.as_bytes()).unwrap_or(Method::GET));
     if let Some(headers) = req.headers_mut() {

@@ -534,3 +534,60 @@ fn a_parsed_stored_response_judges_as_its_metadata_does() {
     }
     assert!(Stored::parse("{\"not\":\"ours\"}").is_none());
 }
+
+#[test]
+fn the_plain_fast_path_agrees_with_before_request() {
+    let stored_requests: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("accept-language", "fr"), ("host", "wyn.app")],
+        &[("accept-language", "fr  ")],
+    ];
+    let responses: [&[(&str, &str)]; 5] = [
+        &[("cache-control", "max-age=60")],
+        &[("cache-control", "max-age=60"), ("vary", "Accept-Language")],
+        &[
+            ("cache-control", "max-age=60, must-revalidate"),
+            ("vary", "accept-language, Origin"),
+        ],
+        &[("cache-control", "s-maxage=5, stale-while-revalidate=30")],
+        &[("cache-control", "max-age=60"), ("vary", "*")],
+    ];
+    let requests: [&[(&str, &str)]; 9] = [
+        &[],
+        &[("accept-language", "fr")],
+        &[("accept-language", "en")],
+        &[("accept-language", "fr  ")],
+        &[("host", "wyn.app")],
+        &[("host", "other.example")],
+        &[("origin", "https://wyn.app")],
+        &[("cache-control", "max-age=0")],
+        &[("pragma", "no-cache")],
+    ];
+    let mut plain = 0;
+    for stored in stored_requests {
+        for response in responses {
+            let e = Exchange::get("https://wyn.app/venues", stored, 200, response);
+            let Ok(meta) = store(&e, None, t0()) else {
+                continue;
+            };
+            let policy = meta.policy().unwrap();
+            for request in requests {
+                let request = own(request);
+                for secs in [0, 1, 4, 6, 59, 61, 100] {
+                    let now = t0() + secs * SEC;
+                    if let Some(fast) = plainly_fresh(&meta, &policy, &request, now) {
+                        plain += 1;
+                        let full = judge_by_request(&meta, &policy, &request, now);
+                        assert_eq!(
+                            format!("{fast:?}"),
+                            format!("{full:?}"),
+                            "stored {stored:?}, response {response:?}, request {request:?}, +{secs} s"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The fast path is taken where it should be (fresh, plain requests), not never.
+    assert!(plain > 40, "only {plain} plain verdicts");
+}
