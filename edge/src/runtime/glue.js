@@ -141,11 +141,16 @@ export function installResume(f) {
   resume = f;
 }
 
+// `to` is the continuation of the instance that asked: after a panic the next request makes a
+// new instance, whose ids start again, and a late reaction of the dead one must not reach a task
+// of the new one under the same id (it would get another request's answer). Its task died with
+// it, so the reaction is dropped.
 // A trap in the continuation (a Rust panic) is thrown again from a microtask of its own, where
 // the entry's global error listener sees it, as it sees one in any other microtask.
-function call(kind, id, outcome) {
+function call(to, kind, id, outcome) {
+  if (to !== resume) return;
   try {
-    resume(kind, id, outcome);
+    to(kind, id, outcome);
   } catch (e) {
     queueMicrotask(() => {
       throw e;
@@ -155,18 +160,20 @@ function call(kind, id, outcome) {
 
 /** Calls the continuation with `promise`'s outcome under the watch `id`. */
 export function watch(promise, id) {
+  const to = resume;
   promise.then(
-    (v) => call(FULFILLED, id, v),
-    (e) => call(REJECTED, id, e),
+    (v) => call(to, FULFILLED, id, v),
+    (e) => call(to, REJECTED, id, e),
   );
 }
 
 /** Queues a poll of task `id`. */
 export function schedule(id) {
-  queueMicrotask(() => call(POLL, id, undefined));
+  const to = resume;
+  queueMicrotask(() => call(to, POLL, id, undefined));
 }
 
-/** A promise of task `id`'s answer. */
+/** A promise of task `id`'s answer (an entry a dead instance left under `id` is replaced). */
 export function pending(id) {
   return new Promise((resolve) => tasks.set(id, resolve));
 }
