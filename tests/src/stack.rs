@@ -143,6 +143,15 @@ pub fn spawn_group(cmd: &mut Command) -> std::io::Result<Child> {
     Ok(child)
 }
 
+/// Runs `work` under a [`watchdog`] of `limit`, then stops every process it started, whatever
+/// it returned: the frame of each bench and soak binary's `main`.
+pub fn bounded<T>(limit: Duration, work: impl FnOnce() -> T) -> T {
+    watchdog(limit);
+    let result = work();
+    kill_all();
+    result
+}
+
 /// Ends the run if it takes longer than `limit`, killing what it started.
 pub fn watchdog(limit: Duration) {
     std::thread::spawn(move || {

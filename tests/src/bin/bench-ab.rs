@@ -145,12 +145,8 @@ struct Contender {
 
 fn main() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
-    stack::watchdog(Duration::from_secs(
-        300 + (args.variants.len() as u64 + 1) * args.rounds as u64 * (args.seconds + 3),
-    ));
-    let result = run(&args);
-    stack::kill_all();
-    result
+    let limit = 300 + (args.variants.len() as u64 + 1) * args.rounds as u64 * (args.seconds + 3);
+    stack::bounded(Duration::from_secs(limit), || run(&args))
 }
 
 fn run(args: &Args) -> Result<()> {

@@ -132,12 +132,8 @@ fn main() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
     // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups.
     let runs = 2 * 4 * 4 * args.rounds as u64 + 32;
-    stack::watchdog(Duration::from_secs(
-        600 + runs * (u64::from(args.seconds) + 3),
-    ));
-    let result = run(&args);
-    stack::kill_all();
-    result
+    let limit = 600 + runs * (u64::from(args.seconds) + 3);
+    stack::bounded(Duration::from_secs(limit), || run(&args))
 }
 
 fn run(args: &Args) -> Result<()> {

@@ -190,13 +190,11 @@ fn run(args: &Args, origin: &Origin) -> Result<()> {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    stack::watchdog(Duration::from_secs(20 * 60));
-    stack::ensure_worker_built()?;
-    let origin = Origin::start()?;
-    let result = run(&args, &origin);
-    stack::kill_all();
-    drop(origin);
-    result
+    stack::bounded(Duration::from_secs(20 * 60), || {
+        stack::ensure_worker_built()?;
+        let origin = Origin::start()?;
+        run(&args, &origin)
+    })
 }
 
 #[cfg(test)]

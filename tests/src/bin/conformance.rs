@@ -248,8 +248,5 @@ fn run() -> Result<()> {
 }
 
 fn main() -> Result<()> {
-    stack::watchdog(WATCHDOG);
-    let result = run();
-    stack::kill_all();
-    result
+    stack::bounded(WATCHDOG, run)
 }

@@ -848,19 +848,19 @@ fn machine() -> String {
 
 fn main() -> Result<()> {
     let args = parse_args()?;
-    stack::watchdog(Duration::from_secs((args.minutes * 60.0) as u64 + 15 * 60));
-    stack::ensure_worker_built()?;
     let mut report = Report {
         lines: Vec::new(),
         verdicts: Vec::new(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(run(&args, &mut report));
-    stack::kill_all();
-    result?;
+    let limit = Duration::from_secs((args.minutes * 60.0) as u64 + 15 * 60);
+    stack::bounded(limit, || -> Result<()> {
+        stack::ensure_worker_built()?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        rt.block_on(run(&args, &mut report))
+    })?;
     let failed = report.verdicts.iter().filter(|(ok, _)| !ok).count();
     if args.only.is_some() {
         // One fault alone is a study, not the soak's record: docs/SOAK.md stays as it was.
