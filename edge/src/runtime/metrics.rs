@@ -6,12 +6,14 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use hashbrown::HashSet;
-use worker::{
-    Context, DurableObject, Env, Method, Request, Response, Result, State, durable_object,
-};
+use js_sys::Promise;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use worker::worker_sys::DurableObjectState;
+use worker::{Context, Env, Method, Request, Response, Result, State};
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
-use super::{Settings, storage};
+use super::{Settings, objects, storage};
 use crate::metrics::{Batch, Window};
 
 /// Name of the aggregators' Durable Object binding.
@@ -127,11 +129,11 @@ fn window_mut(recent: &mut Vec<(u64, Window)>, minute: u64) -> &mut Window {
 ///
 /// Storage is the truth; the newest windows are also kept parsed, so an ingest does not read and
 /// parse its minute again (an object is single-threaded, and no other event runs while a storage
-/// call is pending).
-// `alarm`: only `fetch` and `alarm` are bound; the bare attribute also binds the WebSocket
-// and `connect` handlers, which nothing calls (18 KB of wasm over the three objects).
-#[durable_object(alarm)]
-pub struct MetricsObject {
+/// call is pending). Its entry points are ours (see [`objects`]): each call shares the object.
+#[wasm_bindgen]
+pub struct MetricsObject(Rc<Aggregator>);
+
+struct Aggregator {
     state: State,
     /// By minute, at most [`CACHED_WINDOWS`]: a list, where a map would link a tree's removal
     /// and rebalancing code (4 KB of wasm) for four entries.
@@ -139,7 +141,32 @@ pub struct MetricsObject {
     alarm_set: Cell<bool>,
 }
 
+#[wasm_bindgen]
 impl MetricsObject {
+    /// `new MetricsObject(state, env)`, as the runtime constructs it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+        Self(Rc::new(Aggregator {
+            state: State::from(state),
+            recent: RefCell::default(),
+            alarm_set: Cell::new(false),
+        }))
+    }
+
+    /// A batch stored (`POST`), or the windows of a query merged (`GET`).
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::answer(async move { object.fetch(req.into()).await })
+    }
+
+    /// Deletes the windows older than 7 days.
+    pub fn alarm(&self) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::alarm(async move { object.alarm().await })
+    }
+}
+
+impl Aggregator {
     /// Merges a batch into its windows and stores every changed window in one atomic write.
     async fn ingest(&self, batch: Batch) -> Result<()> {
         let storage = self.state.storage();
@@ -196,16 +223,6 @@ impl MetricsObject {
         }
         Ok(())
     }
-}
-
-impl DurableObject for MetricsObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self {
-            state,
-            recent: RefCell::default(),
-            alarm_set: Cell::new(false),
-        }
-    }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         if req.method() == Method::Post {
@@ -236,7 +253,7 @@ impl DurableObject for MetricsObject {
         Response::from_json(&answer)
     }
 
-    async fn alarm(&self) -> Result<Response> {
+    async fn alarm(&self) -> Result<()> {
         let storage = self.state.storage();
         let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
         let old = storage::list_range(&self.state, "m:", &cutoff).await?;
@@ -252,6 +269,6 @@ impl DurableObject for MetricsObject {
         storage
             .set_alarm(std::time::Duration::from_secs(3_600))
             .await?;
-        Response::ok("")
+        Ok(())
     }
 }

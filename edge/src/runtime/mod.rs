@@ -10,6 +10,7 @@ pub mod cors;
 pub mod glue;
 pub mod health;
 pub mod metrics;
+pub mod objects;
 pub mod purges;
 pub mod rate_limit;
 pub mod rate_limiter_object;
