@@ -9,8 +9,9 @@ use hashbrown::HashSet;
 use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
 use worker::worker_sys::DurableObjectState;
-use worker::{Context, Env, Method, Request, Response, Result, State};
+use worker::{Context, Env, Result, State};
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
 use super::{Settings, objects, storage};
@@ -19,6 +20,8 @@ use crate::metrics::{Batch, Window};
 /// Name of the aggregators' Durable Object binding.
 pub const BINDING: &str = "METRICS";
 const KEEP_MINUTES: u64 = 7 * 24 * 60;
+/// How often an aggregator deletes the windows past [`KEEP_MINUTES`].
+const CLEAN_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 thread_local! {
     static ISOLATE: String = super::random_uuid();
@@ -156,7 +159,7 @@ impl MetricsObject {
     /// A batch stored (`POST`), or the windows of a query merged (`GET`).
     pub fn fetch(&self, req: web_sys::Request) -> Promise {
         let object = Rc::clone(&self.0);
-        objects::answer(async move { object.fetch(req.into()).await })
+        objects::answer(async move { object.fetch(req).await })
     }
 
     /// Deletes the windows older than 7 days.
@@ -169,7 +172,6 @@ impl MetricsObject {
 impl Aggregator {
     /// Merges a batch into its windows and stores every changed window in one atomic write.
     async fn ingest(&self, batch: Batch) -> Result<()> {
-        let storage = self.state.storage();
         let minutes = crate::metrics::by_minute(&batch.snapshot);
         for minute in minutes.keys() {
             if self.recent.borrow().iter().any(|(m, _)| m == minute) {
@@ -199,7 +201,7 @@ impl Aggregator {
             }
         }
         if !changed.is_empty()
-            && let Err(e) = storage.put_multiple_raw(writes).await
+            && let Err(e) = storage::put_all(&self.state, writes).await
         {
             // Not stored: forget the merged copies, so the retry merges again.
             let mut recent = self.recent.borrow_mut();
@@ -214,23 +216,21 @@ impl Aggregator {
             }
         }
         if !self.alarm_set.get() {
-            if storage.get_alarm().await?.is_none() {
-                storage
-                    .set_alarm(std::time::Duration::from_secs(3_600))
-                    .await?;
+            if !storage::has_alarm(&self.state).await? {
+                storage::set_alarm(&self.state, CLEAN_EVERY).await?;
             }
             self.alarm_set.set(true);
         }
         Ok(())
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if req.method() == Method::Post {
-            self.ingest(storage::body_json(&mut req).await?).await?;
-            return Response::ok("stored");
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.method() == "POST" {
+            self.ingest(storage::body_json(&req).await?).await?;
+            return Ok(objects::text(200, "stored"));
         }
-        // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
-        let params = web_sys::Url::new(&req.inner().url())
+        // The runtime's URL parser: the `url` crate would add itself to the worker.
+        let params = web_sys::Url::new(&req.url())
             .map_err(|_| worker::Error::RustError("metrics: unreadable query URL".into()))?
             .search_params();
         let param = |name: &str| params.get(name).and_then(|v| v.parse::<u64>().ok());
@@ -250,11 +250,10 @@ impl Aggregator {
                 answer.batches.extend(window.batches);
             }
         });
-        Response::from_json(&answer)
+        objects::json(200, &answer)
     }
 
     async fn alarm(&self) -> Result<()> {
-        let storage = self.state.storage();
         let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
         let old = storage::list_range(&self.state, "m:", &cutoff).await?;
         let mut keys = Vec::new();
@@ -264,11 +263,8 @@ impl Aggregator {
             }
         });
         for chunk in keys.chunks(128) {
-            storage.delete_multiple(chunk.to_vec()).await?;
+            storage::delete(&self.state, chunk).await?;
         }
-        storage
-            .set_alarm(std::time::Duration::from_secs(3_600))
-            .await?;
-        Ok(())
+        storage::set_alarm(&self.state, CLEAN_EVERY).await
     }
 }

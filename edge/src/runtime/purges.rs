@@ -7,8 +7,9 @@ use std::rc::Rc;
 use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
 use worker::worker_sys::DurableObjectState;
-use worker::{Env, Method, Request, Response, Result, State};
+use worker::{Env, Result, State};
 
 use super::{Settings, objects, storage};
 use crate::cache::purge::{Purge, Purges};
@@ -121,18 +122,18 @@ impl PurgeObject {
     /// The generations (`GET`), or a purge applied to them (`POST`).
     pub fn fetch(&self, req: web_sys::Request) -> Promise {
         let state = Rc::clone(&self.0);
-        objects::answer(async move { generations(&state, req.into()).await })
+        objects::answer(async move { generations(&state, req).await })
     }
 }
 
-async fn generations(state: &State, mut req: Request) -> Result<Response> {
+async fn generations(state: &State, req: Request) -> Result<Response> {
     let mut purges: Purges = storage::get_json(state, KEY).await?.unwrap_or_default();
-    if req.method() == Method::Post {
-        let purge: Purge = storage::body_json(&mut req).await?;
+    if req.method() == "POST" {
+        let purge: Purge = storage::body_json(&req).await?;
         if let Err(why) = purges.apply(&purge, purge_path) {
-            return Response::error(why, 400);
+            return Ok(objects::text(400, &why));
         }
         storage::put_json(state, KEY, &purges).await?;
     }
-    Response::from_json(&purges)
+    objects::json(200, &purges)
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
 use worker::worker_sys::DurableObjectState;
-use worker::{Request, Response, Result, State};
+use worker::{Result, State};
 
 use super::{objects, storage};
 use crate::rate_limit::gcra::Limiter;
@@ -51,7 +52,7 @@ impl RateLimiterObject {
     /// The verdict on one request of the key (a `GlobalCheck` in, a `GlobalVerdict` out).
     pub fn fetch(&self, req: web_sys::Request) -> Promise {
         let object = Rc::clone(&self.0);
-        objects::answer(async move { object.fetch(req.into()).await })
+        objects::answer(async move { object.fetch(req).await })
     }
 
     /// Forgets the state once the budget is whole again.
@@ -77,8 +78,8 @@ impl Budget {
         Ok(stored)
     }
 
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let check: GlobalCheck = storage::body_json(&mut req).await?;
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let check: GlobalCheck = storage::body_json(&req).await?;
         let stored = self.stored_tat().await?;
         let (verdict, tat) = {
             let mut loaded = self.loaded.borrow_mut();
@@ -97,7 +98,7 @@ impl Budget {
                 *loaded = Some(Loaded { check, limiter });
             }
             let Some(l) = loaded.as_ref() else {
-                return Response::error("no limiter", 500);
+                return Ok(objects::text(500, "no limiter"));
             };
             let verdict = l.limiter.check(&(), now_ns());
             (verdict, l.limiter.tat(&()))
@@ -107,31 +108,25 @@ impl Budget {
         {
             storage::put_text(&self.state, TAT_KEY, &tat.to_string()).await?;
             *self.restored.borrow_mut() = Some(tat);
-            let storage = self.state.storage();
-            if storage.get_alarm().await?.is_none() {
-                storage
-                    .set_alarm(
-                        Duration::from_nanos(tat.saturating_sub(now_ns())) + Duration::from_secs(1),
-                    )
-                    .await?;
+            if !storage::has_alarm(&self.state).await? {
+                let after = Duration::from_nanos(tat.saturating_sub(now_ns()));
+                storage::set_alarm(&self.state, after + Duration::from_secs(1)).await?;
             }
         }
-        Response::from_json(&GlobalVerdict::from(verdict))
+        objects::json(200, &GlobalVerdict::from(verdict))
     }
 
     async fn alarm(&self) -> Result<()> {
         let tat = self.stored_tat().await?.unwrap_or(0);
         let now = now_ns();
-        let storage = self.state.storage();
         if tat <= now {
             // The budget is whole again: nothing worth keeping.
-            storage.delete_all().await?;
+            storage::delete_all(&self.state).await?;
             *self.loaded.borrow_mut() = None;
             *self.restored.borrow_mut() = Some(0);
         } else {
-            storage
-                .set_alarm(Duration::from_nanos(tat - now) + Duration::from_secs(1))
-                .await?;
+            let after = Duration::from_nanos(tat - now) + Duration::from_secs(1);
+            storage::set_alarm(&self.state, after).await?;
         }
         Ok(())
     }
