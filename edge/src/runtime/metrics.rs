@@ -50,7 +50,7 @@ pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context, now: f64) 
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
     }) % config.shards.max(1);
     let (settings, env) = (Rc::clone(settings), env.clone());
-    ctx.wait_until(async move {
+    super::wait_until(ctx, async move {
         for batch in batches {
             match send(&env, shard, &batch).await {
                 Ok(()) => settings.metrics.borrow_mut().acknowledge(&batch.id),
