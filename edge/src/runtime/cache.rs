@@ -794,7 +794,7 @@ fn store(
         Response::new_with_opt_str_and_init(None, &init).ok()
     });
     let primary_url = key::storage_url(primary, generation);
-    ctx.wait_until(async move {
+    super::wait_until(ctx, async move {
         if let Some(Some(m)) = manifest {
             let _ = Settle::new(cache.put_with_str(&primary_url, &m)).await;
         }
@@ -1043,7 +1043,7 @@ fn revalidate_in_background(
             .into_iter()
             .filter_map(|n| req.header(&n).map(|v| (n, v)))
             .collect();
-    ctx.wait_until(async move {
+    super::wait_until(ctx, async move {
         let _leader = leader;
         let Ok(response) = super::upstream::settle(fetch).await else {
             return;

@@ -6,17 +6,22 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use hashbrown::HashSet;
-use worker::{
-    Context, DurableObject, Env, Method, Request, Response, Result, State, durable_object,
-};
+use js_sys::Promise;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
+use worker::worker_sys::DurableObjectState;
+use worker::{Context, Env, Result, State};
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
-use super::{Settings, storage};
+use super::{Settings, objects, storage};
 use crate::metrics::{Batch, Window};
 
 /// Name of the aggregators' Durable Object binding.
 pub const BINDING: &str = "METRICS";
 const KEEP_MINUTES: u64 = 7 * 24 * 60;
+/// How often an aggregator deletes the windows past [`KEEP_MINUTES`].
+const CLEAN_EVERY: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 thread_local! {
     static ISOLATE: String = super::random_uuid();
@@ -45,7 +50,7 @@ pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context, now: f64) 
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
     }) % config.shards.max(1);
     let (settings, env) = (Rc::clone(settings), env.clone());
-    ctx.wait_until(async move {
+    super::wait_until(ctx, async move {
         for batch in batches {
             match send(&env, shard, &batch).await {
                 Ok(()) => settings.metrics.borrow_mut().acknowledge(&batch.id),
@@ -127,11 +132,11 @@ fn window_mut(recent: &mut Vec<(u64, Window)>, minute: u64) -> &mut Window {
 ///
 /// Storage is the truth; the newest windows are also kept parsed, so an ingest does not read and
 /// parse its minute again (an object is single-threaded, and no other event runs while a storage
-/// call is pending).
-// `alarm`: only `fetch` and `alarm` are bound; the bare attribute also binds the WebSocket
-// and `connect` handlers, which nothing calls (18 KB of wasm over the three objects).
-#[durable_object(alarm)]
-pub struct MetricsObject {
+/// call is pending). Its entry points are ours (see [`objects`]): each call shares the object.
+#[wasm_bindgen]
+pub struct MetricsObject(Rc<Aggregator>);
+
+struct Aggregator {
     state: State,
     /// By minute, at most [`CACHED_WINDOWS`]: a list, where a map would link a tree's removal
     /// and rebalancing code (4 KB of wasm) for four entries.
@@ -139,10 +144,34 @@ pub struct MetricsObject {
     alarm_set: Cell<bool>,
 }
 
+#[wasm_bindgen]
 impl MetricsObject {
+    /// `new MetricsObject(state, env)`, as the runtime constructs it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+        Self(Rc::new(Aggregator {
+            state: State::from(state),
+            recent: RefCell::default(),
+            alarm_set: Cell::new(false),
+        }))
+    }
+
+    /// A batch stored (`POST`), or the windows of a query merged (`GET`).
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::answer(async move { object.fetch(req).await })
+    }
+
+    /// Deletes the windows older than 7 days.
+    pub fn alarm(&self) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::alarm(async move { object.alarm().await })
+    }
+}
+
+impl Aggregator {
     /// Merges a batch into its windows and stores every changed window in one atomic write.
     async fn ingest(&self, batch: Batch) -> Result<()> {
-        let storage = self.state.storage();
         let minutes = crate::metrics::by_minute(&batch.snapshot);
         for minute in minutes.keys() {
             if self.recent.borrow().iter().any(|(m, _)| m == minute) {
@@ -172,7 +201,7 @@ impl MetricsObject {
             }
         }
         if !changed.is_empty()
-            && let Err(e) = storage.put_multiple_raw(writes).await
+            && let Err(e) = storage::put_all(&self.state, writes).await
         {
             // Not stored: forget the merged copies, so the retry merges again.
             let mut recent = self.recent.borrow_mut();
@@ -187,33 +216,21 @@ impl MetricsObject {
             }
         }
         if !self.alarm_set.get() {
-            if storage.get_alarm().await?.is_none() {
-                storage
-                    .set_alarm(std::time::Duration::from_secs(3_600))
-                    .await?;
+            if !storage::has_alarm(&self.state).await? {
+                storage::set_alarm(&self.state, CLEAN_EVERY).await?;
             }
             self.alarm_set.set(true);
         }
         Ok(())
     }
-}
 
-impl DurableObject for MetricsObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self {
-            state,
-            recent: RefCell::default(),
-            alarm_set: Cell::new(false),
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.method() == "POST" {
+            self.ingest(storage::body_json(&req).await?).await?;
+            return Ok(objects::text(200, "stored"));
         }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        if req.method() == Method::Post {
-            self.ingest(storage::body_json(&mut req).await?).await?;
-            return Response::ok("stored");
-        }
-        // The runtime's URL parser: `Request::url` would link the `url` crate into the worker.
-        let params = web_sys::Url::new(&req.inner().url())
+        // The runtime's URL parser: the `url` crate would add itself to the worker.
+        let params = web_sys::Url::new(&req.url())
             .map_err(|_| worker::Error::RustError("metrics: unreadable query URL".into()))?
             .search_params();
         let param = |name: &str| params.get(name).and_then(|v| v.parse::<u64>().ok());
@@ -233,11 +250,10 @@ impl DurableObject for MetricsObject {
                 answer.batches.extend(window.batches);
             }
         });
-        Response::from_json(&answer)
+        objects::json(200, &answer)
     }
 
-    async fn alarm(&self) -> Result<Response> {
-        let storage = self.state.storage();
+    async fn alarm(&self) -> Result<()> {
         let cutoff = minute_key(now_minute().saturating_sub(KEEP_MINUTES));
         let old = storage::list_range(&self.state, "m:", &cutoff).await?;
         let mut keys = Vec::new();
@@ -247,11 +263,8 @@ impl DurableObject for MetricsObject {
             }
         });
         for chunk in keys.chunks(128) {
-            storage.delete_multiple(chunk.to_vec()).await?;
+            storage::delete(&self.state, chunk).await?;
         }
-        storage
-            .set_alarm(std::time::Duration::from_secs(3_600))
-            .await?;
-        Response::ok("")
+        storage::set_alarm(&self.state, CLEAN_EVERY).await
     }
 }

@@ -10,6 +10,7 @@ pub mod cors;
 pub mod glue;
 pub mod health;
 pub mod metrics;
+pub mod objects;
 pub mod purges;
 pub mod rate_limit;
 pub mod rate_limiter_object;
@@ -385,6 +386,20 @@ pub struct ObjectAnswer {
     pub status: u16,
     /// Its body.
     pub body: String,
+}
+
+/// Runs `work` as a task the runtime keeps the request alive for (`ctx.waitUntil`), when it
+/// needs I/O. `worker::Context::wait_until` wraps it in `future_to_promise` instead.
+pub fn wait_until(ctx: &worker::Context, work: impl std::future::Future<Output = ()> + 'static) {
+    let outcome = task::run(async move {
+        work.await;
+        JsValue::UNDEFINED
+    });
+    // Anything but `undefined` is the promise of a task still running.
+    if !outcome.is_undefined() {
+        let pending = outcome.unchecked_into::<js_sys::Promise>();
+        let _ = AsRef::<worker::worker_sys::Context>::as_ref(ctx).wait_until(&pending);
+    }
 }
 
 /// Asks a Durable Object: a POST of `body`, or a GET. Built on the runtime's own request, stub

@@ -2,10 +2,16 @@
 //! `cache.purge_refresh` per isolate, and changed through it by the admin API.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
-use worker::{DurableObject, Env, Method, Request, Response, Result, State, durable_object};
+use js_sys::Promise;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
+use worker::worker_sys::DurableObjectState;
+use worker::{Env, Result, State};
 
-use super::{Settings, storage};
+use super::{Settings, objects, storage};
 use crate::cache::purge::{Purge, Purges};
 use crate::forwarding::split_url;
 use crate::rate_limit::path_pattern::normalize;
@@ -100,30 +106,34 @@ pub fn purge_path(target: &str) -> Option<String> {
     Some(normalize(path).into_owned())
 }
 
-/// The purge generations: one object for the whole deployment.
-// `fetch`: only `fetch` is bound; the bare attribute also binds `alarm`, the WebSocket and
-// `connect` handlers, which nothing calls (18 KB of wasm over the three objects).
-#[durable_object(fetch)]
-pub struct PurgeObject {
-    state: State,
+/// The purge generations: one object for the whole deployment. Its entry points are ours (see
+/// [`objects`]); it sets no alarm, so it has no `alarm`.
+#[wasm_bindgen]
+pub struct PurgeObject(Rc<State>);
+
+#[wasm_bindgen]
+impl PurgeObject {
+    /// `new PurgeObject(state, env)`, as the runtime constructs it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+        Self(Rc::new(State::from(state)))
+    }
+
+    /// The generations (`GET`), or a purge applied to them (`POST`).
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let state = Rc::clone(&self.0);
+        objects::answer(async move { generations(&state, req).await })
+    }
 }
 
-impl DurableObject for PurgeObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let mut purges: Purges = storage::get_json(&self.state, KEY)
-            .await?
-            .unwrap_or_default();
-        if req.method() == Method::Post {
-            let purge: Purge = storage::body_json(&mut req).await?;
-            if let Err(why) = purges.apply(&purge, purge_path) {
-                return Response::error(why, 400);
-            }
-            storage::put_json(&self.state, KEY, &purges).await?;
+async fn generations(state: &State, req: Request) -> Result<Response> {
+    let mut purges: Purges = storage::get_json(state, KEY).await?.unwrap_or_default();
+    if req.method() == "POST" {
+        let purge: Purge = storage::body_json(&req).await?;
+        if let Err(why) = purges.apply(&purge, purge_path) {
+            return Ok(objects::text(400, &why));
         }
-        Response::from_json(&purges)
+        storage::put_json(state, KEY, &purges).await?;
     }
+    objects::json(200, &purges)
 }

@@ -6,11 +6,17 @@
 //! spent budget. An alarm deletes the state once the budget is whole again.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use worker::{DurableObject, Env, Request, Response, Result, State, durable_object};
+use js_sys::Promise;
+use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::{Request, Response};
+use worker::worker_sys::DurableObjectState;
+use worker::{Result, State};
 
-use super::storage;
+use super::{objects, storage};
 use crate::rate_limit::gcra::Limiter;
 use crate::rate_limit::{GlobalCheck, GlobalVerdict};
 
@@ -21,21 +27,46 @@ struct Loaded {
     limiter: Limiter<()>,
 }
 
-/// One key's budget under one global rule.
-// `alarm`: only `fetch` and `alarm` are bound; the bare attribute also binds the WebSocket
-// and `connect` handlers, which nothing calls (18 KB of wasm over the three objects).
-#[durable_object(alarm)]
-pub struct RateLimiterObject {
+/// One key's budget under one global rule. Its entry points are ours (see [`objects`]).
+#[wasm_bindgen]
+pub struct RateLimiterObject(Rc<Budget>);
+
+struct Budget {
     state: State,
     loaded: RefCell<Option<Loaded>>,
     restored: RefCell<Option<u64>>,
+}
+
+#[wasm_bindgen]
+impl RateLimiterObject {
+    /// `new RateLimiterObject(state, env)`, as the runtime constructs it.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+        Self(Rc::new(Budget {
+            state: State::from(state),
+            loaded: RefCell::new(None),
+            restored: RefCell::new(None),
+        }))
+    }
+
+    /// The verdict on one request of the key (a `GlobalCheck` in, a `GlobalVerdict` out).
+    pub fn fetch(&self, req: web_sys::Request) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::answer(async move { object.fetch(req).await })
+    }
+
+    /// Forgets the state once the budget is whole again.
+    pub fn alarm(&self) -> Promise {
+        let object = Rc::clone(&self.0);
+        objects::alarm(async move { object.alarm().await })
+    }
 }
 
 fn now_ns() -> u64 {
     (js_sys::Date::now() * 1_000_000.0) as u64
 }
 
-impl RateLimiterObject {
+impl Budget {
     async fn stored_tat(&self) -> Result<Option<u64>> {
         if let Some(tat) = *self.restored.borrow() {
             return Ok(Some(tat));
@@ -46,19 +77,9 @@ impl RateLimiterObject {
         *self.restored.borrow_mut() = Some(stored.unwrap_or(0));
         Ok(stored)
     }
-}
 
-impl DurableObject for RateLimiterObject {
-    fn new(state: State, _env: Env) -> Self {
-        Self {
-            state,
-            loaded: RefCell::new(None),
-            restored: RefCell::new(None),
-        }
-    }
-
-    async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let check: GlobalCheck = storage::body_json(&mut req).await?;
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let check: GlobalCheck = storage::body_json(&req).await?;
         let stored = self.stored_tat().await?;
         let (verdict, tat) = {
             let mut loaded = self.loaded.borrow_mut();
@@ -77,7 +98,7 @@ impl DurableObject for RateLimiterObject {
                 *loaded = Some(Loaded { check, limiter });
             }
             let Some(l) = loaded.as_ref() else {
-                return Response::error("no limiter", 500);
+                return Ok(objects::text(500, "no limiter"));
             };
             let verdict = l.limiter.check(&(), now_ns());
             (verdict, l.limiter.tat(&()))
@@ -87,32 +108,26 @@ impl DurableObject for RateLimiterObject {
         {
             storage::put_text(&self.state, TAT_KEY, &tat.to_string()).await?;
             *self.restored.borrow_mut() = Some(tat);
-            let storage = self.state.storage();
-            if storage.get_alarm().await?.is_none() {
-                storage
-                    .set_alarm(
-                        Duration::from_nanos(tat.saturating_sub(now_ns())) + Duration::from_secs(1),
-                    )
-                    .await?;
+            if !storage::has_alarm(&self.state).await? {
+                let after = Duration::from_nanos(tat.saturating_sub(now_ns()));
+                storage::set_alarm(&self.state, after + Duration::from_secs(1)).await?;
             }
         }
-        Response::from_json(&GlobalVerdict::from(verdict))
+        objects::json(200, &GlobalVerdict::from(verdict))
     }
 
-    async fn alarm(&self) -> Result<Response> {
+    async fn alarm(&self) -> Result<()> {
         let tat = self.stored_tat().await?.unwrap_or(0);
         let now = now_ns();
-        let storage = self.state.storage();
         if tat <= now {
             // The budget is whole again: nothing worth keeping.
-            storage.delete_all().await?;
+            storage::delete_all(&self.state).await?;
             *self.loaded.borrow_mut() = None;
             *self.restored.borrow_mut() = Some(0);
         } else {
-            storage
-                .set_alarm(Duration::from_nanos(tat - now) + Duration::from_secs(1))
-                .await?;
+            let after = Duration::from_nanos(tat - now) + Duration::from_secs(1);
+            storage::set_alarm(&self.state, after).await?;
         }
-        Response::ok("")
+        Ok(())
     }
 }

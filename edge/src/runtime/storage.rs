@@ -1,22 +1,27 @@
-//! Durable Object storage and request bodies through `serde_json` only.
+//! Durable Object storage and request bodies through `serde_json` only, awaited as [`Settle`]s.
 //!
 //! `worker::Storage::get`/`put` and `worker::Request::json` convert values with
 //! `serde_wasm_bindgen`, which compiles a second deserializer (and serializer) for every stored
 //! type next to the `serde_json` one the edge needs anyway: about 20 KB of wasm. Here a structured
 //! value crosses as JSON text and the runtime's `JSON` turns it into the same plain object, so what
-//! is stored keeps its shape (a string stays a string, `Purges` stays an object).
+//! is stored keeps its shape (a string stays a string, `Purges` stays an object). The alarm,
+//! delete and batch calls are the runtime's own too: `worker::Storage` awaits each through a
+//! `JsFuture` of its own.
 //!
 //! ```ignore
 //! let ids: Option<Vec<String>> = storage::get_json(&state, "ids").await?;
 //! storage::put_json(&state, "ids", &ids).await?;
 //! ```
 
+use std::time::Duration;
+
 use super::task::Settle;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
+use web_sys::Request;
 use worker::worker_sys::DurableObjectStorage;
-use worker::{Request, Result, State};
+use worker::{Result, State};
 
 fn storage(state: &State) -> Result<DurableObjectStorage> {
     Ok(state.as_raw().storage()?)
@@ -74,7 +79,44 @@ pub async fn list_range(state: &State, start: &str, end: &str) -> Result<js_sys:
     Ok(list.dyn_into()?)
 }
 
+/// Writes every property of `entries` (key to value) in one atomic batch.
+pub async fn put_all(state: &State, entries: js_sys::Object) -> Result<()> {
+    Settle::new(storage(state)?.put_multiple(entries.into())?).await?;
+    Ok(())
+}
+
+/// Deletes `keys` (at most 128 in one call).
+pub async fn delete(state: &State, keys: &[String]) -> Result<()> {
+    let keys = keys.iter().map(|k| JsValue::from_str(k)).collect();
+    Settle::new(storage(state)?.delete_multiple(keys)?).await?;
+    Ok(())
+}
+
+/// Deletes everything the object stores.
+pub async fn delete_all(state: &State) -> Result<()> {
+    Settle::new(storage(state)?.delete_all()?).await?;
+    Ok(())
+}
+
+/// Whether an alarm is set.
+pub async fn has_alarm(state: &State) -> Result<bool> {
+    let at = Settle::new(storage(state)?.get_alarm(JsValue::NULL.into())?).await?;
+    Ok(!at.is_null() && !at.is_undefined())
+}
+
+/// Sets the alarm `after` from now (replacing any other).
+pub async fn set_alarm(state: &State, after: Duration) -> Result<()> {
+    let at = js_sys::Date::now() + after.as_millis() as f64;
+    let at = js_sys::Date::new(&JsValue::from_f64(at));
+    Settle::new(storage(state)?.set_alarm(at, JsValue::NULL.into())?).await?;
+    Ok(())
+}
+
 /// A request body parsed as JSON.
-pub async fn body_json<T: DeserializeOwned>(req: &mut Request) -> Result<T> {
-    Ok(serde_json::from_str(&req.text().await?)?)
+pub async fn body_json<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    let text = Settle::new(req.text()?)
+        .await?
+        .as_string()
+        .unwrap_or_default();
+    Ok(serde_json::from_str(&text)?)
 }

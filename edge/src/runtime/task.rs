@@ -91,6 +91,30 @@ thread_local! {
 
 /// Drives `future` as a task: its output at once when it needs no I/O, else a promise of it.
 pub fn run(future: impl Future<Output = JsValue> + 'static) -> JsValue {
+    match start(Box::pin(future)) {
+        Started::Done(value) => value,
+        Started::Pending(promise) => promise.into(),
+    }
+}
+
+/// Drives `future` as a task and answers a promise in every case: for callers that want one
+/// (a Durable Object's `fetch` and `alarm`). `Err` rejects it.
+pub fn promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let future = async move { future.await.unwrap_or_else(|e| Promise::reject(&e).into()) };
+    match start(Box::pin(future)) {
+        // A promise resolved with a rejected one is rejected.
+        Started::Done(value) => Promise::resolve(&value),
+        Started::Pending(promise) => promise,
+    }
+}
+
+enum Started {
+    Done(JsValue),
+    Pending(Promise),
+}
+
+/// Polls a new task once; not generic, so each caller adds only its future's code.
+fn start(future: Boxed) -> Started {
     install();
     let id = TASKS.with(|t| {
         let mut tasks = t.borrow_mut();
@@ -98,21 +122,21 @@ pub fn run(future: impl Future<Output = JsValue> + 'static) -> JsValue {
         let waker = Waker::from(Arc::new(TaskWaker(entry.key())));
         let id = entry.key();
         entry.insert(Task {
-            future: Some(Box::pin(future)),
+            future: Some(future),
             waker,
             awaited: false,
         });
         id
     });
     if let Some(value) = poll_task(id) {
-        return value;
+        return Started::Done(value);
     }
     TASKS.with(|t| {
         if let Some(task) = t.borrow_mut().get_mut(id) {
             task.awaited = true;
         }
     });
-    pending(key(id)).into()
+    Started::Pending(pending(key(id)))
 }
 
 /// Polls task `id` once; its output if it completed before anyone awaited it.
