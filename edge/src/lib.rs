@@ -40,6 +40,12 @@ pub mod request_id;
 #[cfg(target_arch = "wasm32")]
 pub mod runtime;
 
+/// The heap: Talc instead of the default dlmalloc, smaller in wasm and faster at the small,
+/// short-lived allocations a request makes.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static HEAP: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(target_arch = "wasm32")]
 mod entry {
     use std::rc::Rc;
