@@ -15,6 +15,7 @@ use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
+use super::failure;
 use super::task::Settle;
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
@@ -799,7 +800,11 @@ fn store(
             let _ = Settle::new(cache.put_with_str(&primary_url, &m)).await;
         }
         if let Err(e) = Settle::new(cache.put_with_str(&variant_url, &stored)).await {
-            worker::console_warn!("wyn-edge: cache put failed: {:?}", e.as_string());
+            // The runtime rejects with an Error (a TypeError for an unstorable response).
+            worker::console_warn!(
+                "wyn-edge: cache put failed: {}",
+                failure::describe(&worker::Error::from(e))
+            );
         }
         drop(leader);
     });
