@@ -4,7 +4,7 @@ use super::task::Settle;
 use web_sys::Response;
 use worker::Env;
 
-use super::{Incoming, Settings, purges, text_response};
+use super::{Incoming, Settings, failure, purges, text_response};
 use crate::cache::purge::Purge;
 use crate::error::EdgeError;
 use wyn_edge_shared::metrics::{Query, prometheus};
@@ -35,7 +35,7 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         ))
     })?;
     let purges = purges::purge(env, &purge).await.map_err(|e| {
-        let message = e.to_string();
+        let message = failure::describe(&e).into_owned();
         if message.starts_with("a prefix")
             || message.starts_with("expected")
             || message.starts_with("not a URL")

@@ -7,6 +7,7 @@
 pub mod admin_api;
 pub mod cache;
 pub mod cors;
+pub mod failure;
 pub mod glue;
 pub mod health;
 pub mod metrics;

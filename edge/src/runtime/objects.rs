@@ -24,12 +24,12 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::Response;
 
-use super::task;
+use super::{failure, task};
 
 /// A handler's outcome as workerd awaits it: a promise of the `Response`, rejected with the error
-/// (the caller's `stub.fetch` rejects, or the alarm is retried).
+/// as [`failure::thrown`] says it (the caller's `stub.fetch` rejects, or the alarm is retried).
 pub fn answer(handler: impl Future<Output = worker::Result<Response>> + 'static) -> Promise {
-    task::promise(async move { handler.await.map(JsValue::from).map_err(JsValue::from) })
+    task::promise(async move { handler.await.map(JsValue::from).map_err(failure::thrown) })
 }
 
 /// An answer of `status` with a JSON `body`.
@@ -49,6 +49,6 @@ pub fn alarm(handler: impl Future<Output = worker::Result<()>> + 'static) -> Pro
         handler
             .await
             .map(|()| JsValue::UNDEFINED)
-            .map_err(JsValue::from)
+            .map_err(failure::thrown)
     })
 }

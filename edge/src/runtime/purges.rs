@@ -11,7 +11,7 @@ use web_sys::{Request, Response};
 use worker::worker_sys::DurableObjectState;
 use worker::{Env, Result, State};
 
-use super::{Settings, objects, storage};
+use super::{Settings, failure, objects, storage};
 use crate::cache::purge::{Purge, Purges};
 use crate::forwarding::split_url;
 use crate::rate_limit::path_pattern::normalize;
@@ -62,7 +62,10 @@ pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64)
         Ok(p) => p,
         Err(e) => {
             if known.is_none() {
-                worker::console_warn!("wyn-edge: purge generations unavailable: {e}");
+                worker::console_warn!(
+                    "wyn-edge: purge generations unavailable: {}",
+                    failure::describe(&e)
+                );
             }
             // Keep what was known (or nothing was ever purged) and retry after `purge_refresh`.
             known.map(|(p, _)| p).unwrap_or_default()

@@ -5,7 +5,7 @@ use worker::Env;
 use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
 use wyn_edge_shared::config::rate_limit::{Mode, Scope};
 
-use super::{Incoming, Settings};
+use super::{Incoming, Settings, failure};
 use crate::error::EdgeError;
 use crate::rate_limit::{Decision, Evaluation, GlobalCheck, GlobalVerdict, Limits};
 
@@ -59,7 +59,11 @@ pub async fn check_global(
         match ask(env, &question, &question.object_name(&pending.key)).await {
             Ok(verdict) => eval.record_global(rules, pending.rule, verdict.into()),
             Err(e) => {
-                worker::console_error!("wyn-edge: rate limit {:?} undecided: {e}", question.rule);
+                worker::console_error!(
+                    "wyn-edge: rate limit {:?} undecided: {}",
+                    question.rule,
+                    failure::describe(&e)
+                );
                 eval.record_global_error(rules, pending.rule);
             }
         }
