@@ -82,15 +82,15 @@ fn an_enum_given_something_else_than_a_string_is_the_wrong_type() {
     };
     assert_eq!(
         errors(&rule("1")),
-        ["EDGE.rate_limits[0].scope: invalid type: integer `1`, expected string or map"]
+        ["EDGE.rate_limits[0].scope: invalid type: integer `1`, expected `local` or `global`"]
     );
     assert_eq!(
         errors(&rule(r#"["global"]"#)),
-        ["EDGE.rate_limits[0].scope: invalid type: sequence, expected string or map"]
+        ["EDGE.rate_limits[0].scope: invalid type: sequence, expected `local` or `global`"]
     );
     assert_eq!(
         errors(&rule(r#"{"planet":null}"#)),
-        ["EDGE.rate_limits[0].scope: unknown variant `planet`, expected `local` or `global`"]
+        ["EDGE.rate_limits[0].scope: invalid type: map, expected `local` or `global`"]
     );
 }
 
