@@ -65,17 +65,26 @@ fn binding(env: &Env, name: &str) -> JsValue {
 fn load(env: &Env) -> Settings {
     super::glue::configure(&HOP_BY_HOP.join("\n"), &CLIENT_MAY_NOT_SET.join("\n"));
     let edge = binding(env, EDGE_VAR);
+    // Printed one member per line by the runtime's `JSON`, so that a parse error's line names
+    // the field (`EdgeConfig::from_pretty_json`); `EdgeConfig::from_json` would print it with
+    // `serde_json::Value`, whose parser and printer the worker then links.
+    let pretty = |value: &JsValue| {
+        js_sys::JSON::stringify_with_replacer_and_space(value, &JsValue::NULL, &JsValue::from(2))
+            .ok()
+            .and_then(|s| s.as_string())
+    };
     let parsed = if edge.is_undefined() {
         Ok(EdgeConfig::default())
     } else if let Some(text) = edge.as_string() {
-        // `wrangler dev --var EDGE:'{...}'` passes the object as JSON text.
-        EdgeConfig::from_json(&text)
-    } else {
-        let text = js_sys::JSON::stringify(&edge)
+        // `wrangler dev --var EDGE:'{...}'` passes the object as JSON text. Text that is not
+        // JSON is parsed as it is, for serde_json to say what is wrong with it.
+        let text = js_sys::JSON::parse(&text)
             .ok()
-            .and_then(|s| s.as_string())
-            .unwrap_or_default();
-        EdgeConfig::from_json(&text)
+            .and_then(|value| pretty(&value))
+            .unwrap_or(text);
+        EdgeConfig::from_pretty_json(&text)
+    } else {
+        EdgeConfig::from_pretty_json(&pretty(&edge).unwrap_or_default())
     };
     let (config, config_errors) = match parsed {
         Ok(config) => (config, None),

@@ -186,32 +186,48 @@ impl EdgeConfig {
 
     /// Parses and validates the `EDGE` object given as a JSON value (what `wynctl` gets from TOML).
     pub fn from_value(value: serde_json::Value) -> Result<Self, ConfigErrors> {
-        if !value.is_object() {
-            let found = match value {
-                serde_json::Value::Null => "null",
-                serde_json::Value::Bool(_) => "a boolean",
-                serde_json::Value::Number(_) => "a number",
-                serde_json::Value::String(_) => "a string",
-                serde_json::Value::Array(_) => "an array",
-                serde_json::Value::Object(_) => "an object",
-            };
-            return Err(ConfigErrors(vec![ConfigError::new(
-                EDGE_VAR,
-                format!("expected an object (a TOML table), found {found}"),
-            )]));
-        }
-        // Deserialized from pretty-printed text rather than from the value: serde_json then
-        // reports the line of the first value that does not fit, and every line of that text
-        // belongs to one path (`rate_limits[0].period`). Path tracking in the deserializer
-        // (`serde_path_to_error`) compiled a second copy of every config type's deserializer into
-        // the worker: a tenth of its code.
+        // Pretty-printed, so that an error's line names its field (see `from_pretty_json`).
         let text = serde_json::to_string_pretty(&value)
             .map_err(|e| ConfigErrors(vec![ConfigError::new(EDGE_VAR, e.to_string())]))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| {
-            let path = line_paths(&value)
-                .into_iter()
-                .nth(e.line().saturating_sub(1))
-                .unwrap_or_default();
+        Self::from_pretty_json(&text)
+    }
+
+    /// Parses and validates the `EDGE` object given as pretty-printed JSON text: one member or
+    /// element per line, as `serde_json::to_string_pretty` and JavaScript's
+    /// `JSON.stringify(value, null, 2)` write it (the worker has the runtime print it, so it
+    /// links no `serde_json::Value`). Other text parses too; its errors then name the field less
+    /// precisely.
+    ///
+    /// serde_json reports the line of the first value that does not fit, and every line of such
+    /// text belongs to one path (`rate_limits[0].period`). Path tracking in the deserializer
+    /// (`serde_path_to_error`) compiled a second copy of every config type's deserializer into
+    /// the worker: a tenth of its code.
+    pub fn from_pretty_json(text: &str) -> Result<Self, ConfigErrors> {
+        let config: Self = serde_json::from_str(text).map_err(|e| {
+            let error = |field: String, message: String| {
+                ConfigErrors(vec![ConfigError::new(field, message)])
+            };
+            if e.is_syntax() || e.is_eof() {
+                return error(
+                    EDGE_VAR.to_owned(),
+                    format!("expected a JSON object, found invalid JSON ({e})"),
+                );
+            }
+            let found = match text.trim_start().bytes().next() {
+                Some(b'{') => None,
+                Some(b'[') => Some("an array"),
+                Some(b'"') => Some("a string"),
+                Some(b't' | b'f') => Some("a boolean"),
+                Some(b'n') => Some("null"),
+                _ => Some("a number"),
+            };
+            if let Some(found) = found {
+                return error(
+                    EDGE_VAR.to_owned(),
+                    format!("expected an object (a TOML table), found {found}"),
+                );
+            }
+            let path = line_path(text, e.line());
             let field = if path.is_empty() {
                 EDGE_VAR.to_owned()
             } else {
@@ -220,7 +236,7 @@ impl EdgeConfig {
             let message = e.to_string();
             let position = format!(" at line {} column {}", e.line(), e.column());
             let message = message.strip_suffix(&position).unwrap_or(&message);
-            ConfigErrors(vec![ConfigError::new(field, message)])
+            error(field, message.to_owned())
         })?;
         config.validate().map(|()| config)
     }
@@ -297,39 +313,60 @@ impl EdgeConfig {
     }
 }
 
-/// The path of each line of `serde_json::to_string_pretty(value)`, in order: a value's opening
-/// line is its key's (or its element's) line, and a closing `}` or `]` belongs to the object or
-/// array it closes. Paths are written as `cache.routes[2].ttl`; the root's is empty.
-fn line_paths(value: &serde_json::Value) -> Vec<String> {
-    fn walk(value: &serde_json::Value, path: &str, lines: &mut Vec<String>) {
-        let children: Vec<(String, &serde_json::Value)> = match value {
-            serde_json::Value::Object(map) if !map.is_empty() => map
-                .iter()
-                .map(|(k, v)| {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    (child, v)
-                })
-                .collect(),
-            serde_json::Value::Array(items) if !items.is_empty() => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| (format!("{path}[{i}]"), v))
-                .collect(),
-            _ => return,
-        };
-        for (child, v) in children {
-            lines.push(child.clone());
-            walk(v, &child, lines);
+/// The path of line `line` (from 1) of pretty-printed JSON: a value's opening line is its key's
+/// (or its element's) line, and a closing `}` or `]` belongs to the object or array it closes.
+/// Paths are written as `cache.routes[2].ttl`; the root's is empty. Keys are shown as written
+/// (escapes and all).
+fn line_path(text: &str, line: usize) -> String {
+    // The containers open at this line: their paths, and an array's next index.
+    let mut open: Vec<(String, Option<usize>)> = Vec::new();
+    let mut path = String::new();
+    for l in text.lines().take(line) {
+        let l = l.trim();
+        if l.starts_with(['}', ']']) {
+            path = open.pop().map(|(p, _)| p).unwrap_or_default();
+            continue;
         }
-        lines.push(path.to_owned());
+        path = match open.last_mut() {
+            None => String::new(),
+            Some((parent, Some(i))) => {
+                *i += 1;
+                format!("{parent}[{}]", *i - 1)
+            }
+            Some((parent, None)) => {
+                let key = member_key(l);
+                if parent.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{parent}.{key}")
+                }
+            }
+        };
+        // A string value ends with `"`: only an opening line ends with `{` or `[`.
+        let l = l.strip_suffix(',').unwrap_or(l);
+        if l.ends_with('{') {
+            open.push((path.clone(), None));
+        } else if l.ends_with('[') {
+            open.push((path.clone(), Some(0)));
+        }
     }
-    let mut lines = vec![String::new()];
-    walk(value, "", &mut lines);
-    lines
+    path
+}
+
+/// The key of an object member's line, `"key": value`, between its quotes.
+fn member_key(line: &str) -> &str {
+    let Some(rest) = line.strip_prefix('"') else {
+        return line;
+    };
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '"' if !escaped => return &rest[..i],
+            '\\' => escaped = !escaped,
+            _ => escaped = false,
+        }
+    }
+    rest
 }
 
 /// Parses `ORIGIN_URL`: an absolute `http` or `https` URL with a host and nothing after the path.

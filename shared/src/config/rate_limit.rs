@@ -47,88 +47,61 @@ pub struct RateLimitRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub burst: Option<u32>,
     /// Where the state lives.
-    #[serde(default, deserialize_with = "through_value")]
+    #[serde(default)]
     pub scope: Scope,
     /// Whether the rule refuses or only counts.
-    #[serde(default, deserialize_with = "through_value")]
+    #[serde(default)]
     pub mode: Mode,
     /// For `global` rules: the answer when the Durable Object cannot be reached.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "through_value"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_error: Option<OnError>,
     /// For `local` rules: the most keys one isolate tracks; the least recently seen go first.
     #[serde(default = "default_max_keys")]
     pub max_keys: u32,
 }
 
-/// Deserializes an enum field from the JSON value it was given. The config is read from JSON text
-/// (see `EdgeConfig::from_value`), where a number or a list given for an enum would fail as a
-/// syntax error ("expected value"); from a value it fails as the wrong type ("invalid type:
-/// integer `1`, expected string or map"), and while the text is still at that value, so the error
-/// names the field.
-///
-/// The visitor hands the value to a callback, so one visitor serves every field's type.
-fn through_value<'de, D, T>(d: D) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::de::DeserializeOwned,
-{
-    use serde::de::Error;
-
-    let mut out = None;
-    d.deserialize_any(Through(&mut |value| {
-        out = Some(T::deserialize(value)?);
-        Ok(())
-    }))?;
-    out.ok_or_else(|| D::Error::custom("expected a value"))
+/// Reads a unit variant by name: one of `names`, as a string. What a derived enum would
+/// accept from the config, but a number or a list given for it fails as the wrong type
+/// ("invalid type: integer `1`, expected `local` or `global`") rather than as a syntax error
+/// ("expected value", which serde_json's enum reader says), so the error names the field.
+fn unit_variant<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    names: &'static [&'static str],
+) -> Result<usize, D::Error> {
+    struct Names(&'static [&'static str]);
+    impl serde::de::Visitor<'_> for Names {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            for (i, name) in self.0.iter().enumerate() {
+                let sep = match i {
+                    0 => "",
+                    _ if i + 1 == self.0.len() => " or ",
+                    _ => ", ",
+                };
+                write!(f, "{sep}`{name}`")?;
+            }
+            Ok(())
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<usize, E> {
+            self.0
+                .iter()
+                .position(|n| *n == v)
+                .ok_or_else(|| E::unknown_variant(v, self.0))
+        }
+    }
+    d.deserialize_str(Names(names))
 }
 
-/// Builds the JSON value it visits and gives it to its callback (see [`through_value`]).
-struct Through<'a>(&'a mut dyn FnMut(serde_json::Value) -> Result<(), serde_json::Error>);
-
-impl Through<'_> {
-    fn from<E: serde::de::Error>(self, value: serde_json::Value) -> Result<(), E> {
-        (self.0)(value).map_err(E::custom)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Through<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("string or map")
-    }
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
-        self.from(serde_json::Value::Bool(v))
-    }
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.from(serde_json::Value::from(v))
-    }
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        self.from(serde_json::Value::from(v))
-    }
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
-        self.from(serde_json::Value::from(v))
-    }
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
-        self.from(serde_json::Value::from(v))
-    }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        self.from(serde_json::Value::Null)
-    }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-        let value =
-            serde_json::Value::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-        self.from(value)
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
-        let value =
-            serde_json::Value::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-        self.from(value)
-    }
+/// `Deserialize` for a unit-only enum through [`unit_variant`]: `lowercase` names, in order.
+macro_rules! unit_enum_deserialize {
+    ($ty:ty, [$($variant:ident = $name:literal),+]) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                const VARIANTS: &[$ty] = &[$(<$ty>::$variant),+];
+                unit_variant(d, &[$($name),+]).map(|i| VARIANTS[i])
+            }
+        }
+    };
 }
 
 fn default_max_keys() -> u32 {
@@ -188,7 +161,7 @@ impl<'de> Deserialize<'de> for KeySpec {
 }
 
 /// Where a rule's state lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// In each isolate's memory: nanoseconds, approximate across isolates.
@@ -199,7 +172,7 @@ pub enum Scope {
 }
 
 /// Whether a rule refuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Refuses requests over the limit with 429.
@@ -210,7 +183,7 @@ pub enum Mode {
 }
 
 /// What a global rule does when its Durable Object cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OnError {
     /// Let the request through (availability first).
@@ -219,6 +192,10 @@ pub enum OnError {
     /// Refuse it (the limit guards money).
     Deny,
 }
+
+unit_enum_deserialize!(Scope, [Local = "local", Global = "global"]);
+unit_enum_deserialize!(Mode, [Enforce = "enforce", Shadow = "shadow"]);
+unit_enum_deserialize!(OnError, [Allow = "allow", Deny = "deny"]);
 
 const METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const MAX_PERIOD: Duration = Duration::from_secs(86_400);

@@ -82,15 +82,15 @@ fn an_enum_given_something_else_than_a_string_is_the_wrong_type() {
     };
     assert_eq!(
         errors(&rule("1")),
-        ["EDGE.rate_limits[0].scope: invalid type: integer `1`, expected string or map"]
+        ["EDGE.rate_limits[0].scope: invalid type: integer `1`, expected `local` or `global`"]
     );
     assert_eq!(
         errors(&rule(r#"["global"]"#)),
-        ["EDGE.rate_limits[0].scope: invalid type: sequence, expected string or map"]
+        ["EDGE.rate_limits[0].scope: invalid type: sequence, expected `local` or `global`"]
     );
     assert_eq!(
         errors(&rule(r#"{"planet":null}"#)),
-        ["EDGE.rate_limits[0].scope: unknown variant `planet`, expected `local` or `global`"]
+        ["EDGE.rate_limits[0].scope: invalid type: map, expected `local` or `global`"]
     );
 }
 
@@ -609,4 +609,71 @@ mod metrics {
         assert!(e[1].starts_with("EDGE.metrics.route_groups[1].path:"));
         assert!(e[2].starts_with("EDGE.metrics.max_cells:"));
     }
+}
+
+#[test]
+fn pretty_text_from_javascript_names_the_field_in_its_own_key_order() {
+    // What the worker gets from `JSON.stringify(env.EDGE, null, 2)`: keys in TOML order, not
+    // sorted as a `serde_json::Value` writes them.
+    let text = r#"{
+  "version": "v1",
+  "rate_limits": [
+    {
+      "name": "a",
+      "path": "/a",
+      "methods": [],
+      "limit": 1,
+      "period": "1s"
+    },
+    {
+      "path": "/b",
+      "name": "b",
+      "methods": [
+        "GET",
+        7
+      ],
+      "limit": 1,
+      "period": "1s"
+    }
+  ],
+  "health": {}
+}"#;
+    let errors = |text: &str| EdgeConfig::from_pretty_json(text).unwrap_err().to_string();
+    assert_eq!(
+        errors(text),
+        "EDGE.rate_limits[1].methods[1]: invalid type: integer `7`, expected a string"
+    );
+    let valid = text.replace("7", r#""POST""#);
+    assert!(EdgeConfig::from_pretty_json(&valid).is_ok());
+    assert_eq!(
+        errors(&valid.replacen(r#""limit": 1,"#, "", 1)),
+        "EDGE.rate_limits[0]: missing field `limit`"
+    );
+    // Not one member per line: the error names the member that holds it.
+    assert_eq!(
+        errors(&valid.replace(r#""health": {}"#, r#""health": {"probe_path": 1}"#)),
+        "EDGE.health: invalid type: integer `1`, expected a string"
+    );
+}
+
+#[test]
+fn text_that_is_not_an_object_says_what_it_is() {
+    let errors = |text: &str| EdgeConfig::from_pretty_json(text).unwrap_err().to_string();
+    assert_eq!(
+        errors("[\n  1\n]"),
+        "EDGE: expected an object (a TOML table), found an array"
+    );
+    assert_eq!(
+        errors(r#""{}""#),
+        "EDGE: expected an object (a TOML table), found a string"
+    );
+    assert_eq!(
+        errors("null"),
+        "EDGE: expected an object (a TOML table), found null"
+    );
+    assert!(
+        errors(r#"{"cache": }"#).starts_with(
+            "EDGE: expected a JSON object, found invalid JSON (expected value at line 1"
+        )
+    );
 }
