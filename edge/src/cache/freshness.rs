@@ -93,8 +93,12 @@ impl Exchange {
     }
 }
 
+/// The version of [`StoredMeta`]'s stored form.
+pub const META_VERSION: u8 = 2;
+
 /// What is stored beside a response so a later request can be judged without the origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "MetaForm", try_from = "MetaForm")]
 pub struct StoredMeta {
     /// Format version.
     pub v: u8,
@@ -118,6 +122,66 @@ pub struct StoredMeta {
     pub sie_secs: u64,
     /// Whether stale serving is forbidden (`must-revalidate`, `proxy-revalidate`, `no-cache`).
     pub must_revalidate: bool,
+}
+
+/// [`StoredMeta`] as stored: a JSON array in field order, the version first. Read without field
+/// names, it needs no name matching (656 B of gzipped wasm less than the object form of
+/// version 1). A copy in another form or version does not read, so it is a miss that the next
+/// store replaces.
+#[derive(Serialize, Deserialize)]
+struct MetaForm(
+    u8,
+    u64,
+    String,
+    String,
+    Vec<(String, String)>,
+    u16,
+    Vec<(String, String)>,
+    u64,
+    u64,
+    u64,
+    bool,
+);
+
+impl From<StoredMeta> for MetaForm {
+    fn from(m: StoredMeta) -> Self {
+        Self(
+            m.v,
+            m.stored_at_ms,
+            m.method,
+            m.url,
+            m.request,
+            m.status,
+            m.response,
+            m.fresh_for_ms,
+            m.swr_secs,
+            m.sie_secs,
+            m.must_revalidate,
+        )
+    }
+}
+
+impl TryFrom<MetaForm> for StoredMeta {
+    type Error = &'static str;
+
+    fn try_from(f: MetaForm) -> Result<Self, Self::Error> {
+        if f.0 != META_VERSION {
+            return Err("stored metadata of another version");
+        }
+        Ok(Self {
+            v: f.0,
+            stored_at_ms: f.1,
+            method: f.2,
+            url: f.3,
+            request: f.4,
+            status: f.5,
+            response: f.6,
+            fresh_for_ms: f.7,
+            swr_secs: f.8,
+            sie_secs: f.9,
+            must_revalidate: f.10,
+        })
+    }
 }
 
 /// Why a response was not stored (`Cache-Status: ...; detail=...`).
@@ -368,7 +432,7 @@ pub fn store_with(
         .iter()
         .any(|d| directive(cc.as_deref(), d).is_some());
     Ok(StoredMeta {
-        v: 1,
+        v: META_VERSION,
         stored_at_ms: to_ms(now),
         method: ex.method.clone(),
         url: ex.url.clone(),

@@ -380,6 +380,22 @@ fn metadata_round_trips_as_json() {
     let text = serde_json::to_string(&meta).unwrap();
     assert_eq!(serde_json::from_str::<StoredMeta>(&text).unwrap(), meta);
     assert_eq!((meta.swr_secs, meta.sie_secs), (60, 300));
+    assert!(
+        text.starts_with("[2,"),
+        "stored as an array, version first: {text}"
+    );
+}
+
+#[test]
+fn metadata_of_another_form_or_version_does_not_read() {
+    let meta = store(&ex("s-maxage=30"), None, t0()).unwrap();
+    let text = serde_json::to_string(&meta).unwrap();
+    assert!(Stored::parse(&text).is_some());
+    let other_version = text.replacen("[2,", "[3,", 1);
+    assert!(Stored::parse(&other_version).is_none());
+    // Version 1 stored an object.
+    let v1 = r#"{"v":1,"stored_at_ms":1800000000000,"method":"GET","url":"https://wyn.app/","request":[],"status":200,"response":[["cache-control","s-maxage=30"]],"fresh_for_ms":30000,"swr_secs":0,"sie_secs":0,"must_revalidate":false}"#;
+    assert!(Stored::parse(v1).is_none());
 }
 
 #[test]
