@@ -16,7 +16,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use http_cache_semantics::{AfterResponse, BeforeRequest, CacheOptions, CachePolicy};
 use serde::{Deserialize, Serialize};
 
@@ -239,16 +239,12 @@ fn build_policy(
     response: &[(String, String)],
     at: SystemTime,
 ) -> Option<CachePolicy> {
-    let mut req = Request::builder().method(Method::from_bytes(method.as_bytes()).ok()?);
-    for (n, v) in request {
-        req = req.header(n.as_str(), v.as_str());
-    }
-    let req = req.body(()).ok()?;
-    let mut res = Response::builder().status(status);
-    for (n, v) in response {
-        res = res.header(n.as_str(), v.as_str());
-    }
-    let res = res.body(()).ok()?;
+    let mut req = Request::new(());
+    *req.method_mut() = Method::from_bytes(method.as_bytes()).ok()?;
+    *req.headers_mut() = header_map(request)?;
+    let mut res = Response::new(());
+    *res.status_mut() = StatusCode::from_u16(status).ok()?;
+    *res.headers_mut() = header_map(response)?;
     Some(CachePolicy::new_options(
         &req,
         &res,
@@ -530,17 +526,17 @@ impl StoredMeta {
     }
 }
 
-fn header_map(headers: &[(String, String)]) -> HeaderMap {
+/// The headers as an `http` map; `None` if a name or value is not valid there. The one way
+/// lists become maps here, so the `http` parsing code is linked once.
+fn header_map(headers: &[(String, String)]) -> Option<HeaderMap> {
     let mut map = HeaderMap::new();
     for (n, v) in headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(n.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            map.append(n, v);
-        }
+        map.append(
+            HeaderName::from_bytes(n.as_bytes()).ok()?,
+            HeaderValue::from_str(v).ok()?,
+        );
     }
-    map
+    Some(map)
 }
 
 /// Judges a stored response for a request with these headers (cache-control, pragma and the
@@ -636,32 +632,26 @@ fn judge_by_request(
     request: &[(String, String)],
     now: SystemTime,
 ) -> Verdict {
-    let mut req = Request::builder()
-        .method(Method::from_bytes(meta.method.as_bytes()).unwrap_or(Method::GET));
-    if let Some(headers) = req.headers_mut() {
-        *headers = header_map(&meta.request);
-        for (n, v) in request {
-            if let (Ok(n), Ok(v)) = (
-                HeaderName::from_bytes(n.as_bytes()),
-                HeaderValue::from_str(v),
-            ) {
-                headers.insert(n, v);
-            }
-        }
-        // The request's own cache directives replace the stored request's.
-        if !request.iter().any(|(n, _)| n == "cache-control") {
-            headers.remove("cache-control");
-        }
-        if !request.iter().any(|(n, _)| n == "pragma") {
-            headers.remove("pragma");
+    let mut req = Request::new(());
+    *req.method_mut() = Method::from_bytes(meta.method.as_bytes()).unwrap_or(Method::GET);
+    let headers = req.headers_mut();
+    // The stored request's headers were valid when the policy was built from them.
+    *headers = header_map(&meta.request).unwrap_or_default();
+    for (n, v) in request {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(n.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            headers.insert(n, v);
         }
     }
-    let Ok(req) = req.body(()) else {
-        return Verdict::Revalidate {
-            age: Duration::ZERO,
-            conditional: Vec::new(),
-        };
-    };
+    // The request's own cache directives replace the stored request's.
+    if !request.iter().any(|(n, _)| n == "cache-control") {
+        headers.remove("cache-control");
+    }
+    if !request.iter().any(|(n, _)| n == "pragma") {
+        headers.remove("pragma");
+    }
     let age = policy.age(now);
     match policy.before_request(&req, now) {
         BeforeRequest::Fresh(_) => Verdict::Fresh {
@@ -722,23 +712,19 @@ pub fn revalidated(
     let Some(policy) = meta.policy() else {
         return Revalidated::Modified;
     };
-    let Ok(req) = Request::builder()
-        .method(meta.method.as_str())
-        .body(())
-        .map(|mut r| {
-            *r.headers_mut() = header_map(&meta.request);
-            r
-        })
-    else {
+    let (Ok(method), Ok(code), Some(headers)) = (
+        Method::from_bytes(meta.method.as_bytes()),
+        StatusCode::from_u16(status),
+        header_map(response),
+    ) else {
         return Revalidated::Modified;
     };
-    let mut res = Response::builder().status(status);
-    for (n, v) in response {
-        res = res.header(n.as_str(), v.as_str());
-    }
-    let Ok(res) = res.body(()) else {
-        return Revalidated::Modified;
-    };
+    let mut req = Request::new(());
+    *req.method_mut() = method;
+    *req.headers_mut() = header_map(&meta.request).unwrap_or_default();
+    let mut res = Response::new(());
+    *res.status_mut() = code;
+    *res.headers_mut() = headers;
     match policy.after_response(&req, &res, now) {
         AfterResponse::NotModified(new_policy, _) => {
             // The 304's end-to-end headers replace the stored ones (Content-Length excepted).
