@@ -100,8 +100,6 @@ pub const META_VERSION: u8 = 2;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "MetaForm", try_from = "MetaForm")]
 pub struct StoredMeta {
-    /// Format version.
-    pub v: u8,
     /// When the response was received, in ms since the epoch.
     pub stored_at_ms: u64,
     /// Request method and URL.
@@ -146,7 +144,7 @@ struct MetaForm(
 impl From<StoredMeta> for MetaForm {
     fn from(m: StoredMeta) -> Self {
         Self(
-            m.v,
+            META_VERSION,
             m.stored_at_ms,
             m.method,
             m.url,
@@ -169,7 +167,6 @@ impl TryFrom<MetaForm> for StoredMeta {
             return Err("stored metadata of another version");
         }
         Ok(Self {
-            v: f.0,
             stored_at_ms: f.1,
             method: f.2,
             url: f.3,
@@ -428,7 +425,6 @@ pub fn store_with(
         .iter()
         .any(|d| directive(cc.as_deref(), d).is_some());
     Ok(StoredMeta {
-        v: META_VERSION,
         stored_at_ms: to_ms(now),
         method: ex.method.clone(),
         url: ex.url.clone(),
