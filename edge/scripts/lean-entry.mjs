@@ -32,7 +32,7 @@ const find = (re, what) => {
   return m;
 };
 const [, entry] = find(
-  /var (\w+)=class extends \w+\{\};\1\.prototype\.fetch=function\(t\)\{return \w+\.call\(this,t,this\.env,this\.ctx\)\};/,
+  /var (\w+)=class extends \w+\{\};\1\.prototype\.fetch=function\((\w+)\)\{return \w+\.call\(this,\2,this\.env,this\.ctx\)\};/,
   "the entrypoint class",
 );
 const [, reinit, state] = find(

@@ -50,12 +50,13 @@ static HEAP: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocato
 mod entry {
     use std::rc::Rc;
 
-    use worker::{Context, Env};
+    use worker_sys::Context;
 
     use crate::admin::{self, AdminRoute};
     use crate::cache::status::{CacheStatus, Forward};
     use crate::error::EdgeError;
     use crate::runtime::cache::Lookup;
+    use crate::runtime::env::Env;
     use crate::runtime::{self, Incoming, Settings, rate_limit, text_response};
 
     /// What the phases before the first I/O decided.
@@ -70,16 +71,11 @@ mod entry {
     /// 429) gets its `Response` synchronously, with no future and no promise: a task and its
     /// promise cost more than the rest of such a request. The others run as a task (a promise).
     ///
-    /// It takes the runtime's own request: `worker::Request` would read its method, URL, headers
-    /// and `cf` across the boundary before the pipeline asks for any of them.
+    /// It takes the runtime's own request, environment and context, and reads from them only
+    /// what the pipeline asks for.
     #[wasm_bindgen::prelude::wasm_bindgen(js_name = fetch)]
-    pub fn fetch(
-        req: web_sys::Request,
-        env: Env,
-        ctx: worker::worker_sys::Context,
-    ) -> wasm_bindgen::JsValue {
+    pub fn fetch(req: web_sys::Request, env: Env, ctx: Context) -> wasm_bindgen::JsValue {
         let settings = runtime::settings(&env);
-        let ctx = Context::new(ctx);
         let req = Incoming::new(req);
         match front(&req, &settings) {
             Front::Answer(result) => respond(result, &req, &settings, &env, &ctx).into(),

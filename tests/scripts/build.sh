@@ -27,8 +27,9 @@ wasm="$root/edge/build/index_bg.wasm"
 # Rust's wasm32 layout: the 1 MB stack comes first and grows down to address 0, data starts at
 # 1 MB, so the low 1 KB is only reached by a stack about to overflow, and no address wraps.
 # The `producers` and `target_features` sections are for tools, not the runtime (-233 B gzip).
-# Dependencies export Rust structs to JS as classes: wasm-streams' stream sources and sink, and
-# worker-sys' ContainerStartupOptions, MinifyConfig and R2Range. None has a constructor; the
+# Dependencies export Rust structs to JS as classes: worker-sys' ContainerStartupOptions,
+# MinifyConfig and R2Range (and wasm-streams' stream classes, before the edge stopped linking the
+# `worker` crate that brought them; see edge/src/runtime/instance.rs). None has a constructor; the
 # glue calls their exports only on instances Rust hands to JS, through the class's `__wrap`,
 # which wasm-bindgen writes only when some Rust code does so. None does, so those exports, and
 # the code only they reach, go (3.6 KB gzip). The build stops if a `__wrap` appears: an
@@ -38,7 +39,7 @@ if grep -q '__wrap' "$root/edge/build/index.js"; then
   exit 1
 fi
 features=(mutable-globals sign-ext nontrapping-float-to-int bulk-memory multivalue reference-types exception-handling)
-"$WASM_OPT_BIN" --remove-exports --pass-arg='remove-exports@*intounderlying*,*containerstartupoptions*,*minifyconfig*,*r2range*' --gufa -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features "${features[@]/#/--enable-}" "$wasm" -o "$wasm"
+"$WASM_OPT_BIN" --remove-exports --pass-arg='remove-exports@*containerstartupoptions*,*minifyconfig*,*r2range*' --gufa -Oz --converge --low-memory-unused --strip-debug --strip-producers --strip-target-features "${features[@]/#/--enable-}" "$wasm" -o "$wasm"
 # Import names: `__wbg_<name>_<hash>`, 7.7 KB of the module that gzip cannot squeeze, become
 # letters here and in the glue (-3.4 KB gzip of wasm, -2.2 KB of JS).
 node "$root/edge/scripts/short-imports.mjs" "$root/edge/build/index.js" "$wasm"

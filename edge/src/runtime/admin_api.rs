@@ -1,10 +1,10 @@
 //! Admin routes that need the runtime (the token was checked before).
 
-use super::task::Settle;
 use web_sys::Response;
-use worker::Env;
 
-use super::{Incoming, Settings, failure, purges, text_response};
+use super::env::Env;
+use super::task::Settle;
+use super::{Incoming, Settings, log, purges, text_response};
 use crate::cache::purge::Purge;
 use crate::error::EdgeError;
 use wyn_edge_shared::metrics::{Query, prometheus};
@@ -35,7 +35,7 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         ))
     })?;
     let purges = purges::purge(env, &purge).await.map_err(|e| {
-        let message = failure::describe(&e).into_owned();
+        let message = e.to_string();
         if message.starts_with("a prefix")
             || message.starts_with("expected")
             || message.starts_with("not a URL")
@@ -43,7 +43,7 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         {
             EdgeError::bad_request(message)
         } else {
-            worker::console_error!("wyn-edge: purge failed: {message}");
+            log::error(&format!("wyn-edge: purge failed: {message}"));
             EdgeError::internal()
         }
     })?;

@@ -15,14 +15,15 @@ use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::time::{Duration, SystemTime};
 
-use super::failure;
-use super::task::Settle;
 use js_sys::{Array, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Headers, ReadableStream, Response, ResponseInit};
-use worker::{Context, Env};
+use worker_sys::Context;
 
-use super::{Incoming, Settings, header, purges};
+use super::env::Env;
+use super::failure::Failure;
+use super::task::Settle;
+use super::{Incoming, Settings, glue, header, log, purges};
 use crate::cache::Plan;
 use crate::cache::freshness::{
     self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, Stored, StoredMeta, Verdict,
@@ -122,9 +123,7 @@ fn default_cache() -> Option<web_sys::Cache> {
 }
 
 fn cache_unusable() {
-    worker::console_warn!(
-        "wyn-edge: the Cache API is not usable here; caching is off in this isolate"
-    );
+    log::warn("wyn-edge: the Cache API is not usable here; caching is off in this isolate");
     CACHE.with(|c| *c.borrow_mut() = Some(None));
 }
 
@@ -357,9 +356,8 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 deadline.remaining(js_sys::Date::now()),
                 released(&primary_url),
             ) {
-                let released = std::pin::pin!(Settle::new(released));
-                let timer = std::pin::pin!(worker::Delay::from(left));
-                futures::future::select(released, timer).await;
+                let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+                let _ = Settle::new(glue::within(&released, ms)).await;
             }
             req.clock_moves();
             let names = VARY
@@ -538,8 +536,8 @@ thread_local! {
 
 impl StoredFacts {
     fn read(stored: &Response) -> Self {
-        let values = STORED_READS.with(|names| super::glue::response_values(stored, names));
-        let mut it = super::glue::split_values(&values).map(|v| v.map(str::to_owned));
+        let values = STORED_READS.with(|names| glue::response_values(stored, names));
+        let mut it = glue::split_values(&values).map(|v| v.map(str::to_owned));
         let mut next = || it.next().flatten();
         Self {
             manifest: next(),
@@ -580,8 +578,8 @@ fn serve(
         .as_deref()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| stored.status());
-    let mut drop = super::glue::Lines::default();
-    let mut set = super::glue::Lines::default();
+    let mut drop = glue::Lines::default();
+    let mut set = glue::Lines::default();
     match &facts.cache_control {
         Some(cc) => set.pair("cache-control", cc),
         None => drop.push("cache-control"),
@@ -604,7 +602,7 @@ fn serve(
         allow_origin: facts.allow_origin,
     };
     req.defer_edits(&drop, &set, carried);
-    super::glue::restored(stored, code, with_body, "", "").unwrap_or_else(|| Clone::clone(stored))
+    glue::restored(stored, code, with_body, "", "").unwrap_or_else(|| Clone::clone(stored))
 }
 
 /// The edge's own headers on a stored copy, none of which a client sees. `cf-cache-status` is the
@@ -693,7 +691,7 @@ fn exchange(
     request: &[(String, String)],
     response: &Response,
 ) -> Exchange {
-    let mut names = super::glue::Lines::default();
+    let mut names = glue::Lines::default();
     for name in POLICY_RESPONSE_HEADERS
         .iter()
         .chain(&["set-cookie", "content-length"])
@@ -701,11 +699,11 @@ fn exchange(
         names.push(name);
     }
     // One crossing for all of them.
-    let values = super::glue::values(&response.headers(), names.as_str());
+    let values = glue::values(&response.headers(), names.as_str());
     let response_headers = POLICY_RESPONSE_HEADERS
         .iter()
         .chain(&["set-cookie", "content-length"])
-        .zip(super::glue::split_values(&values))
+        .zip(glue::split_values(&values))
         .filter_map(|(n, v)| v.map(|v| ((*n).to_owned(), v.to_owned())))
         .collect();
     let method = if req_method == "HEAD" {
@@ -801,10 +799,10 @@ fn store(
         }
         if let Err(e) = Settle::new(cache.put_with_str(&variant_url, &stored)).await {
             // The runtime rejects with an Error (a TypeError for an unstorable response).
-            worker::console_warn!(
+            log::warn(&format!(
                 "wyn-edge: cache put failed: {}",
-                failure::describe(&worker::Error::from(e))
-            );
+                Failure::Thrown(e)
+            ));
         }
         drop(leader);
     });
@@ -988,8 +986,8 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
 
 /// A second handle on the request's context, for work that outlives the handler.
 fn share(ctx: &Context) -> Context {
-    let js: &JsValue = ctx.as_ref().as_ref();
-    Context::new(js.clone().unchecked_into())
+    let js: &JsValue = ctx.as_ref();
+    js.clone().unchecked_into()
 }
 
 /// `stale-while-revalidate`: refresh the entry after the stale answer went out.

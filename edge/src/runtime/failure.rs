@@ -1,57 +1,67 @@
-//! What a failed runtime call says, without `worker::Error`'s own formatting.
+//! A failed runtime call: what the runtime threw, or what the edge says went wrong.
 //!
-//! `worker::Error`'s `Display`, and its conversion to a `JsValue` (which `#[durable_object]`'s
-//! handlers put every `Err` through), walk the error's `source()` chain: that links the `Display`
-//! and `Debug` of every error type the `worker` crate wraps (I/O, HTTP, JSON, routing, KV, email
-//! errors). The edge's errors come from the runtime (a JS exception or a string) or from its own
-//! code (a message), and these helpers say those in full; the Durable Objects' handlers throw
-//! [`thrown`].
+//! The edge's failures come from the runtime (a JS exception, a rejected promise) or from its
+//! own code (an object's refusal, unreadable JSON). [`Failure`]'s `Display` says either in full,
+//! and [`Failure::thrown`] is what a Durable Object handler throws for it.
 //!
 //! ```ignore
-//! worker::console_error!("wyn-edge: purge failed: {}", failure::describe(&e));
+//! log::error(&format!("wyn-edge: purge failed: {e}"));
 //! ```
 
-use std::borrow::Cow;
+use std::fmt;
 
-use wasm_bindgen::JsValue;
-use worker::Error;
+use wasm_bindgen::{JsCast, JsValue};
 
-/// The error's message: the runtime's `Name [code]: message` for a JS exception, the text of a
-/// string error, the parser's message for JSON: every error the `worker` APIs the edge calls
-/// return.
-pub fn describe(e: &Error) -> Cow<'_, str> {
-    match e {
-        Error::JsError(s) | Error::RustError(s) => Cow::Borrowed(s),
-        Error::UnknownJsError {
-            name,
-            message,
-            code,
-            ..
-        } => {
-            let name = name.as_deref().unwrap_or("Error");
-            Cow::Owned(match code {
-                Some(code) => format!("{name} [{code}]: {message}"),
-                None => format!("{name}: {message}"),
-            })
-        }
-        Error::BindingError(name) => Cow::Owned(format!("no binding found for `{name}`")),
-        Error::Json((message, _)) => Cow::Borrowed(message),
-        Error::SerdeJsonError(e) => Cow::Owned(format!("JSON: {e}")),
-        Error::BodyUsed => Cow::Borrowed("body has already been read"),
-        Error::Internal(_) => Cow::Borrowed("a JavaScript value that is not an Error was thrown"),
-        // Errors of `worker` APIs the edge does not call (I/O, routing, KV, email...).
-        _ => Cow::Borrowed("a failure in the worker crate"),
+/// A runtime call's result.
+pub type Result<T, E = Failure> = std::result::Result<T, E>;
+
+/// Why a runtime call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// What the runtime threw, or a promise rejected with.
+    #[error("{}", Js(.0))]
+    Thrown(JsValue),
+    /// The edge's own account: an object's refusal, an unexpected answer.
+    #[error("{0}")]
+    Said(String),
+    /// A value that is not the JSON expected.
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<JsValue> for Failure {
+    fn from(value: JsValue) -> Self {
+        Self::Thrown(value)
     }
 }
 
-/// What a Durable Object handler throws for `e`: the runtime's exception as it was thrown (a
-/// string stays a string), else a JS `Error` with [`describe`]'s message, as `worker` would
-/// throw without its chain of causes.
-pub fn thrown(e: Error) -> JsValue {
-    match e {
-        Error::UnknownJsError { original, .. } => original,
-        Error::Internal(v) => v,
-        Error::JsError(s) => s.into(),
-        other => js_sys::Error::new(&describe(&other)).into(),
+impl Failure {
+    /// What a Durable Object handler throws: the runtime's exception as it was thrown (a string
+    /// stays a string), else a JS `Error` with the failure's message.
+    pub fn thrown(self) -> JsValue {
+        match self {
+            Self::Thrown(value) => value,
+            other => js_sys::Error::new(&other.to_string()).into(),
+        }
+    }
+}
+
+/// A thrown value as text: `Name: message` for an `Error`, a string as it is.
+struct Js<'a>(&'a JsValue);
+
+impl fmt::Display for Js<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(error) = self.0.dyn_ref::<js_sys::Error>() {
+            write!(
+                f,
+                "{}: {}",
+                String::from(error.name()),
+                String::from(error.message())
+            )
+        } else if let Some(text) = self.0.as_string() {
+            f.write_str(&text)
+        } else {
+            f.write_str("a JavaScript value that is not an Error was thrown")
+        }
     }
 }

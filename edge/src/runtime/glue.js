@@ -106,6 +106,15 @@ export async function forward(headers, url, method, body, drop, set, ms) {
   return reshape(response);
 }
 
+/** Settles when `promise` does, or after `ms` with undefined, whichever comes first. */
+export function within(promise, ms) {
+  let timer;
+  const late = new Promise((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** The values of `names` in a response's headers (one call instead of `headers` then `values`). */
 export function responseValues(response, names) {
   return values(response.headers, names);

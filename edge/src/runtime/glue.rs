@@ -30,6 +30,8 @@ extern "C" {
     #[wasm_bindgen(js_name = makeResponse, catch)]
     pub fn make_response(status: u16, body: Option<&str>, pairs: &str)
     -> Result<Response, JsValue>;
+    /// Settles when `promise` does, or after `ms`, whichever comes first.
+    pub fn within(promise: &Promise, ms: u32) -> Promise;
     /// The values of `names` in `response`'s headers.
     #[wasm_bindgen(js_name = responseValues)]
     pub fn response_values(response: &Response, names: &str) -> String;

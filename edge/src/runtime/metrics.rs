@@ -10,10 +10,11 @@ use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::{Request, Response};
-use worker::worker_sys::DurableObjectState;
-use worker::{Context, Env, Result, State};
+use worker_sys::{Context, DurableObjectState as State};
 use wyn_edge_shared::metrics::{MetricsAnswer, Query, Snapshot};
 
+use super::env::{Env, ObjectStub};
+use super::failure::{Failure, Result};
 use super::{Settings, objects, storage};
 use crate::metrics::{Batch, Window};
 
@@ -61,23 +62,18 @@ pub fn maybe_flush(settings: &Rc<Settings>, env: &Env, ctx: &Context, now: f64) 
     });
 }
 
-fn stub(env: &Env, shard: u32) -> Result<worker::Stub> {
-    env.durable_object(BINDING)?
-        .id_from_name(&format!("shard-{shard}"))?
-        .get_stub()
+fn stub(env: &Env, shard: u32) -> Result<ObjectStub> {
+    env.object(BINDING, &format!("shard-{shard}"))
 }
 
 async fn send(env: &Env, shard: u32, batch: &Batch) -> Result<()> {
-    let body = serde_json::to_string(batch).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let body = serde_json::to_string(batch)?;
     let answer =
         super::ask_object(stub(env, shard)?, "https://metrics/ingest", Some(&body)).await?;
     if answer.status == 200 {
         Ok(())
     } else {
-        Err(worker::Error::RustError(format!(
-            "ingest answered {}",
-            answer.status
-        )))
+        Err(Failure::Said(format!("ingest answered {}", answer.status)))
     }
 }
 
@@ -148,9 +144,9 @@ struct Aggregator {
 impl MetricsObject {
     /// `new MetricsObject(state, env)`, as the runtime constructs it.
     #[wasm_bindgen(constructor)]
-    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+    pub fn new(state: State, _env: JsValue) -> Self {
         Self(Rc::new(Aggregator {
-            state: State::from(state),
+            state,
             recent: RefCell::default(),
             alarm_set: Cell::new(false),
         }))
@@ -193,8 +189,7 @@ impl Aggregator {
             for (minute, cells) in &minutes {
                 let window = window_mut(&mut recent, *minute);
                 if window.merge_batch(&batch.id, cells) {
-                    let text = serde_json::to_string(window)
-                        .map_err(|e| worker::Error::RustError(e.to_string()))?;
+                    let text = serde_json::to_string(window)?;
                     js_sys::Reflect::set(&writes, &minute_key(*minute).into(), &text.into())?;
                     changed.push(*minute);
                 }
@@ -231,7 +226,7 @@ impl Aggregator {
         }
         // The runtime's URL parser: the `url` crate would add itself to the worker.
         let params = web_sys::Url::new(&req.url())
-            .map_err(|_| worker::Error::RustError("metrics: unreadable query URL".into()))?
+            .map_err(|_| Failure::Said("metrics: unreadable query URL".into()))?
             .search_params();
         let param = |name: &str| params.get(name).and_then(|v| v.parse::<u64>().ok());
         let (from, to) = (

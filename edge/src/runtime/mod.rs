@@ -1,5 +1,5 @@
 //! The adapter between the pure policy modules and the Workers runtime: the only code that touches
-//! `worker::Env`, `web_sys::Request` and `web_sys::Response`.
+//! the bindings (`env`), `web_sys::Request` and `web_sys::Response`.
 //!
 //! It reads each request header at most once, and only those a decision needs: every read
 //! crosses the JS boundary.
@@ -7,9 +7,12 @@
 pub mod admin_api;
 pub mod cache;
 pub mod cors;
+pub mod env;
 pub mod failure;
 pub mod glue;
 pub mod health;
+pub mod instance;
+pub mod log;
 pub mod metrics;
 pub mod objects;
 pub mod purges;
@@ -24,8 +27,10 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Headers, Request, Response};
 use wyn_edge_shared::{REQUEST_ID_HEADER, problem};
 
+use env::ObjectStub;
 pub use settings::{Settings, settings};
 use task::Settle;
+use worker_sys::Context;
 
 use crate::error::{Culprit, EdgeError};
 use crate::rate_limit::client_key::ClientKey;
@@ -35,11 +40,6 @@ use crate::{admin, forwarding, request_id};
 extern "C" {
     #[wasm_bindgen(js_namespace = crypto, js_name = randomUUID)]
     pub(crate) fn random_uuid() -> String;
-
-    /// A Durable Object stub, as the runtime hands it out.
-    type ObjectStub;
-    #[wasm_bindgen(method, catch)]
-    fn fetch(this: &ObjectStub, request: &Request) -> Result<js_sys::Promise, JsValue>;
 }
 
 /// Request headers read in one crossing when the request arrives: those most requests need (the
@@ -390,8 +390,8 @@ pub struct ObjectAnswer {
 }
 
 /// Runs `work` as a task the runtime keeps the request alive for (`ctx.waitUntil`), when it
-/// needs I/O. `worker::Context::wait_until` wraps it in `future_to_promise` instead.
-pub fn wait_until(ctx: &worker::Context, work: impl std::future::Future<Output = ()> + 'static) {
+/// needs I/O.
+pub fn wait_until(ctx: &Context, work: impl std::future::Future<Output = ()> + 'static) {
     let outcome = task::run(async move {
         work.await;
         JsValue::UNDEFINED
@@ -399,27 +399,22 @@ pub fn wait_until(ctx: &worker::Context, work: impl std::future::Future<Output =
     // Anything but `undefined` is the promise of a task still running.
     if !outcome.is_undefined() {
         let pending = outcome.unchecked_into::<js_sys::Promise>();
-        let _ = AsRef::<worker::worker_sys::Context>::as_ref(ctx).wait_until(&pending);
+        let _ = ctx.wait_until(&pending);
     }
 }
 
-/// Asks a Durable Object: a POST of `body`, or a GET. Built on the runtime's own request, stub
-/// and response: `worker::Request::new_with_init` converts a `worker::RequestInit` (11 KB of wasm
-/// for three fixed calls), `worker::Stub::fetch_with_request` takes a `worker::Request` (made by
-/// reading the method, URL and headers back across the boundary) and `worker::Response::text`
-/// reads the body through a Rust stream; `Response.text()` is one call.
+/// Asks a Durable Object: a POST of `body`, or a GET, its answer read with `Response.text()`.
 pub async fn ask_object(
-    stub: worker::Stub,
+    stub: ObjectStub,
     url: &str,
     body: Option<&str>,
-) -> worker::Result<ObjectAnswer> {
+) -> failure::Result<ObjectAnswer> {
     let init = web_sys::RequestInit::new();
     if let Some(body) = body {
         init.set_method("POST");
         init.set_body(&JsValue::from_str(body));
     }
     let request = Request::new_with_str_and_init(url, &init)?;
-    let stub: ObjectStub = stub.into_rpc();
     let response: Response = Settle::new(stub.fetch(&request)?).await?.dyn_into()?;
     let body = Settle::new(response.text()?).await?;
     Ok(ObjectAnswer {
@@ -435,12 +430,12 @@ pub fn header(headers: &Headers, name: &str) -> Option<String> {
 
 fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
     if error.culprit != Culprit::Client {
-        worker::console_warn!(
+        log::warn(&format!(
             "{{\"event\":\"problem\",\"type\":\"{}\",\"culprit\":\"{:?}\",\"request_id\":\"{}\"}}",
             error.kind.slug(),
             error.culprit,
             req.request_id
-        );
+        ));
     }
     let body = error.to_problem(&req.request_id).to_json();
     let mut extra: Vec<(&str, &str)> = vec![(REQUEST_ID_HEADER, req.request_id.as_str())];

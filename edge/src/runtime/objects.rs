@@ -7,8 +7,7 @@
 //! in `wasm_bindgen_futures::future_to_promise`, a wrapper per handler: 2.3 KB of wasm over
 //! the three objects. Here each call is a task of [`task`], like a request of the fetch entry.
 //! The handlers take the runtime's `Request` and answer its `Response`, and reach storage
-//! through [`storage`](super::storage): `worker::Request`, `worker::Response` and
-//! `worker::Storage` (each call a `JsFuture`) were 8 KB of wasm more.
+//! through [`storage`](super::storage).
 //!
 //! ```ignore
 //! pub fn fetch(&self, req: web_sys::Request) -> Promise {
@@ -24,16 +23,17 @@ use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::Response;
 
-use super::{failure, task};
+use super::failure::{Failure, Result};
+use super::task;
 
 /// A handler's outcome as workerd awaits it: a promise of the `Response`, rejected with the error
-/// as [`failure::thrown`] says it (the caller's `stub.fetch` rejects, or the alarm is retried).
-pub fn answer(handler: impl Future<Output = worker::Result<Response>> + 'static) -> Promise {
-    task::promise(async move { handler.await.map(JsValue::from).map_err(failure::thrown) })
+/// as [`Failure::thrown`] says it (the caller's `stub.fetch` rejects, or the alarm is retried).
+pub fn answer(handler: impl Future<Output = Result<Response>> + 'static) -> Promise {
+    task::promise(async move { handler.await.map(JsValue::from).map_err(Failure::thrown) })
 }
 
 /// An answer of `status` with a JSON `body`.
-pub fn json(status: u16, body: &impl Serialize) -> worker::Result<Response> {
+pub fn json(status: u16, body: &impl Serialize) -> Result<Response> {
     let body = serde_json::to_string(body)?;
     Ok(super::text_response(status, "application/json", &body, &[]))
 }
@@ -44,11 +44,11 @@ pub fn text(status: u16, body: &str) -> Response {
 }
 
 /// An alarm's outcome: a promise of nothing, rejected with the error (the runtime retries).
-pub fn alarm(handler: impl Future<Output = worker::Result<()>> + 'static) -> Promise {
+pub fn alarm(handler: impl Future<Output = Result<()>> + 'static) -> Promise {
     task::promise(async move {
         handler
             .await
             .map(|()| JsValue::UNDEFINED)
-            .map_err(failure::thrown)
+            .map_err(Failure::thrown)
     })
 }

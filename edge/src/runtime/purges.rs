@@ -8,10 +8,11 @@ use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::{Request, Response};
-use worker::worker_sys::DurableObjectState;
-use worker::{Env, Result, State};
+use worker_sys::DurableObjectState as State;
 
-use super::{Settings, failure, objects, storage};
+use super::env::Env;
+use super::failure::{Failure, Result};
+use super::{Settings, log, objects, storage};
 use crate::cache::purge::{Purge, Purges};
 use crate::forwarding::split_url;
 use crate::rate_limit::path_pattern::normalize;
@@ -62,10 +63,7 @@ pub async fn generation(settings: &Settings, env: &Env, path: &str, now_ms: f64)
         Ok(p) => p,
         Err(e) => {
             if known.is_none() {
-                worker::console_warn!(
-                    "wyn-edge: purge generations unavailable: {}",
-                    failure::describe(&e)
-                );
+                log::warn(&format!("wyn-edge: purge generations unavailable: {e}"));
             }
             // Keep what was known (or nothing was ever purged) and retry after `purge_refresh`.
             known.map(|(p, _)| p).unwrap_or_default()
@@ -85,16 +83,11 @@ pub async fn purge(env: &Env, purge: &Purge) -> Result<Purges> {
 }
 
 async fn ask(env: &Env, purge: Option<&Purge>) -> Result<Purges> {
-    let stub = env
-        .durable_object(BINDING)?
-        .id_from_name("global")?
-        .get_stub()?;
-    let body = purge
-        .map(|p| serde_json::to_string(p).map_err(|e| worker::Error::RustError(e.to_string())))
-        .transpose()?;
+    let stub = env.object(BINDING, "global")?;
+    let body = purge.map(serde_json::to_string).transpose()?;
     let answer = super::ask_object(stub, "https://purges/", body.as_deref()).await?;
     if answer.status != 200 {
-        return Err(worker::Error::RustError(answer.body));
+        return Err(Failure::Said(answer.body));
     }
     Ok(serde_json::from_str(&answer.body)?)
 }
@@ -118,8 +111,8 @@ pub struct PurgeObject(Rc<State>);
 impl PurgeObject {
     /// `new PurgeObject(state, env)`, as the runtime constructs it.
     #[wasm_bindgen(constructor)]
-    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
-        Self(Rc::new(State::from(state)))
+    pub fn new(state: State, _env: JsValue) -> Self {
+        Self(Rc::new(state))
     }
 
     /// The generations (`GET`), or a purge applied to them (`POST`).

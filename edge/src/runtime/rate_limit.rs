@@ -1,11 +1,12 @@
 //! The rate-limit phase in the runtime: local rules in memory, global rules through their Durable
 //! Objects, the answer's headers, and the admin report.
 
-use worker::Env;
 use wyn_edge_shared::admin::{API_VERSION, RateLimitReport, RuleStats};
 use wyn_edge_shared::config::rate_limit::{Mode, Scope};
 
-use super::{Incoming, Settings, failure};
+use super::env::Env;
+use super::failure::{self, Failure};
+use super::{Incoming, Settings, log};
 use crate::error::EdgeError;
 use crate::rate_limit::{Decision, Evaluation, GlobalCheck, GlobalVerdict, Limits};
 
@@ -59,11 +60,10 @@ pub async fn check_global(
         match ask(env, &question, &question.object_name(&pending.key)).await {
             Ok(verdict) => eval.record_global(rules, pending.rule, verdict.into()),
             Err(e) => {
-                worker::console_error!(
-                    "wyn-edge: rate limit {:?} undecided: {}",
-                    question.rule,
-                    failure::describe(&e)
-                );
+                log::error(&format!(
+                    "wyn-edge: rate limit {:?} undecided: {e}",
+                    question.rule
+                ));
                 eval.record_global_error(rules, pending.rule);
             }
         }
@@ -90,16 +90,12 @@ fn into_result(eval: &Evaluation, settings: &Settings) -> Result<Option<Limits>,
     }
 }
 
-async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> worker::Result<GlobalVerdict> {
-    let stub = env
-        .durable_object(BINDING)?
-        .id_from_name(object)?
-        .get_stub()?;
-    let body =
-        serde_json::to_string(question).map_err(|e| worker::Error::RustError(e.to_string()))?;
+async fn ask(env: &Env, question: &GlobalCheck, object: &str) -> failure::Result<GlobalVerdict> {
+    let stub = env.object(BINDING, object)?;
+    let body = serde_json::to_string(question)?;
     let answer = super::ask_object(stub, "https://rate-limiter/check", Some(&body)).await?;
     if answer.status != 200 {
-        return Err(worker::Error::RustError(format!(
+        return Err(Failure::Said(format!(
             "rate limiter answered {}",
             answer.status
         )));

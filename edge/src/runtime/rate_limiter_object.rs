@@ -13,9 +13,9 @@ use js_sys::Promise;
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::{Request, Response};
-use worker::worker_sys::DurableObjectState;
-use worker::{Result, State};
+use worker_sys::DurableObjectState as State;
 
+use super::failure::Result;
 use super::{objects, storage};
 use crate::rate_limit::gcra::Limiter;
 use crate::rate_limit::{GlobalCheck, GlobalVerdict};
@@ -41,9 +41,9 @@ struct Budget {
 impl RateLimiterObject {
     /// `new RateLimiterObject(state, env)`, as the runtime constructs it.
     #[wasm_bindgen(constructor)]
-    pub fn new(state: DurableObjectState, _env: JsValue) -> Self {
+    pub fn new(state: State, _env: JsValue) -> Self {
         Self(Rc::new(Budget {
-            state: State::from(state),
+            state,
             loaded: RefCell::new(None),
             restored: RefCell::new(None),
         }))

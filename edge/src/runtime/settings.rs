@@ -8,8 +8,9 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::Env;
 
+use super::env::Env;
+use super::log;
 use crate::cache::CacheRules;
 use crate::cors::Cors;
 use crate::forwarding::{CLIENT_MAY_NOT_SET, HOP_BY_HOP};
@@ -58,13 +59,9 @@ pub fn settings(env: &Env) -> Rc<Settings> {
     SETTINGS.with(|cell| cell.get_or_init(|| Rc::new(load(env))).clone())
 }
 
-fn binding(env: &Env, name: &str) -> JsValue {
-    js_sys::Reflect::get(env.as_ref(), &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-}
-
 fn load(env: &Env) -> Settings {
     super::glue::configure(&HOP_BY_HOP.join("\n"), &CLIENT_MAY_NOT_SET.join("\n"));
-    let edge = binding(env, EDGE_VAR);
+    let edge = env.get(EDGE_VAR);
     // Printed one member per line by the runtime's `JSON`, so that a parse error's line names
     // the field (`EdgeConfig::from_pretty_json`); `EdgeConfig::from_json` would print it with
     // `serde_json::Value`, whose parser and printer the worker then links.
@@ -89,13 +86,13 @@ fn load(env: &Env) -> Settings {
     let (config, config_errors) = match parsed {
         Ok(config) => (config, None),
         Err(errors) => {
-            worker::console_error!(
+            log::error(&format!(
                 "wyn-edge: EDGE config rejected, serving with defaults: {errors}"
-            );
+            ));
             (EdgeConfig::default(), Some(errors))
         }
     };
-    let origin = binding(env, ORIGIN_VAR).as_string().map_or_else(
+    let origin = env.get(ORIGIN_VAR).as_string().map_or_else(
         || {
             Err(ConfigError {
                 field: ORIGIN_VAR.into(),
@@ -106,18 +103,17 @@ fn load(env: &Env) -> Settings {
         |text| parse_origin_url(&text),
     );
     if let Err(e) = &origin {
-        worker::console_error!("wyn-edge: {e}");
+        log::error(&format!("wyn-edge: {e}"));
     }
-    let admin_token = binding(env, ADMIN_TOKEN_SECRET)
+    let admin_token = env
+        .get(ADMIN_TOKEN_SECRET)
         .as_string()
         .filter(|t| !t.is_empty());
-    let platform_version = js_sys::Reflect::get(
-        &binding(env, VERSION_METADATA_BINDING),
-        &JsValue::from_str("id"),
-    )
-    .ok()
-    .and_then(|id| id.as_string())
-    .filter(|id| !id.is_empty());
+    let platform_version =
+        js_sys::Reflect::get(&env.get(VERSION_METADATA_BINDING), &JsValue::from_str("id"))
+            .ok()
+            .and_then(|id| id.as_string())
+            .filter(|id| !id.is_empty());
     let version = platform_version
         .or_else(|| config.version.clone())
         .unwrap_or_else(|| env!("CARGO_PKG_VERSION").to_owned());
@@ -125,11 +121,12 @@ fn load(env: &Env) -> Settings {
     let cors = config.cors.as_ref().map(Cors::new);
     let cache = CacheRules::new(&config.cache);
     let metrics = std::cell::RefCell::new(Recorder::new(&config.metrics));
-    let test_panic = binding(env, TEST_HOOKS_VAR)
+    let test_panic = env
+        .get(TEST_HOOKS_VAR)
         .as_string()
         .is_some_and(|hooks| hooks.split(',').any(|h| h.trim() == "panic"));
     if test_panic {
-        worker::console_warn!("wyn-edge: test hook on: /__edge/test/panic panics");
+        log::warn("wyn-edge: test hook on: /__edge/test/panic panics");
     }
     Settings {
         config,

@@ -1,12 +1,9 @@
 //! Durable Object storage and request bodies through `serde_json` only, awaited as [`Settle`]s.
 //!
-//! `worker::Storage::get`/`put` and `worker::Request::json` convert values with
-//! `serde_wasm_bindgen`, which compiles a second deserializer (and serializer) for every stored
-//! type next to the `serde_json` one the edge needs anyway: about 20 KB of wasm. Here a structured
-//! value crosses as JSON text and the runtime's `JSON` turns it into the same plain object, so what
-//! is stored keeps its shape (a string stays a string, `Purges` stays an object). The alarm,
-//! delete and batch calls are the runtime's own too: `worker::Storage` awaits each through a
-//! `JsFuture` of its own.
+//! A structured value crosses as JSON text and the runtime's `JSON` turns it into a plain object,
+//! so what is stored keeps its shape (a string stays a string, `Purges` stays an object), and the
+//! edge links one (de)serializer per type, `serde_json`'s: `serde_wasm_bindgen` would be a second,
+//! about 20 KB of wasm.
 //!
 //! ```ignore
 //! let ids: Option<Vec<String>> = storage::get_json(&state, "ids").await?;
@@ -15,16 +12,17 @@
 
 use std::time::Duration;
 
-use super::task::Settle;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::Request;
-use worker::worker_sys::DurableObjectStorage;
-use worker::{Result, State};
+use worker_sys::{DurableObjectState as State, DurableObjectStorage};
+
+use super::failure::{Failure, Result};
+use super::task::Settle;
 
 fn storage(state: &State) -> Result<DurableObjectStorage> {
-    Ok(state.as_raw().storage()?)
+    Ok(state.storage()?)
 }
 
 async fn get(state: &State, key: &str) -> Result<Option<JsValue>> {
@@ -43,7 +41,7 @@ pub async fn get_text(state: &State, key: &str) -> Result<Option<String>> {
         .await?
         .map(|v| {
             v.as_string()
-                .ok_or_else(|| worker::Error::RustError(format!("storage: {key} is not a string")))
+                .ok_or_else(|| Failure::Said(format!("storage: {key} is not a string")))
         })
         .transpose()
 }
