@@ -397,6 +397,19 @@ impl CellRuns {
             p999: latency(99.9),
             statuses: statuses.into_iter().collect(),
             forwarded: (kind != Kind::Origin).then(|| all().map(|r| r.forwarded).sum()),
+            rounds: self
+                .rate
+                .iter()
+                .zip(&self.latency)
+                .map(|(rate, latency)| report::Round {
+                    rps: rate.outcome.rps(),
+                    cpu_us: rate
+                        .cpu_us
+                        .filter(|_| kind == Kind::Ours || kind == Kind::Hono),
+                    p50: latency.outcome.percentile(50.0),
+                    p99: latency.outcome.percentile(99.0),
+                })
+                .collect(),
         }
     }
 }

@@ -113,6 +113,17 @@ pub struct Cell {
     pub statuses: Vec<(u16, u64)>,
     /// Requests that reached the origin over every run, both phases (`None` for the origin).
     pub forwarded: Option<u64>,
+    /// Each round's figures, in round order: ratios pair the systems' runs of one round.
+    pub rounds: Vec<Round>,
+}
+
+/// One round's figures of one cell.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Round {
+    pub rps: f64,
+    pub cpu_us: Option<f64>,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// One row of the table.
@@ -155,6 +166,25 @@ const RATIO_HEADS: [&str; 7] = [
     "p99 / nginx",
 ];
 
+/// The median over the rounds of `a`'s figure divided by `b`'s in the same round. The systems of
+/// a round ran seconds apart, so a drift of the machine between rounds cancels out.
+fn paired(a: &Cell, b: &Cell, figure: impl Fn(&Round) -> Option<f64>) -> String {
+    let ratios: Vec<f64> = a
+        .rounds
+        .iter()
+        .zip(&b.rounds)
+        .filter_map(|(a, b)| Some((figure(a)?, figure(b)?)))
+        .filter(|&(_, b)| b > 0.0)
+        .map(|(a, b)| a / b)
+        .collect();
+    if ratios.is_empty() {
+        "-".to_owned()
+    } else {
+        format!("{:.2}", median(ratios))
+    }
+}
+
+#[cfg(test)]
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}", a / b)
@@ -214,13 +244,13 @@ impl Report {
                 (
                     row.title.clone(),
                     [
-                        ratio(c[0].rps, c[1].rps),
-                        ratio(c[0].rps, c[2].rps),
-                        ratio(c[0].cpu_us.unwrap_or(0.0), c[1].cpu_us.unwrap_or(0.0)),
-                        ratio(c[0].p50, c[1].p50),
-                        ratio(c[0].p50, c[2].p50),
-                        ratio(c[0].p99, c[1].p99),
-                        ratio(c[0].p99, c[2].p99),
+                        paired(&c[0], &c[1], |r| Some(r.rps)),
+                        paired(&c[0], &c[2], |r| Some(r.rps)),
+                        paired(&c[0], &c[1], |r| r.cpu_us),
+                        paired(&c[0], &c[1], |r| Some(r.p50)),
+                        paired(&c[0], &c[2], |r| Some(r.p50)),
+                        paired(&c[0], &c[1], |r| Some(r.p99)),
+                        paired(&c[0], &c[2], |r| Some(r.p99)),
                     ],
                 )
             })
@@ -351,7 +381,9 @@ impl Report {
         let _ = writeln!(md, "## Ratios of ours to the peers\n");
         let _ = writeln!(
             md,
-            "Ours divided by the peer. req/s: above 1 means ours serves more. CPU (the worker \
+            "Ours divided by the peer, round by round (the two ran seconds apart in each \
+             round); each ratio is the median over the rounds, so it can differ from the ratio \
+             of the medians above. req/s: above 1 means ours serves more. CPU (the worker \
              processes' CPU time per request in the req/s runs; under wrangler dev that includes \
              its proxy layers): below 1 means ours spends less. p50 and p99: below 1 means ours \
              answers sooner.\n"
@@ -431,14 +463,23 @@ mod tests {
 
     #[test]
     fn writes_the_document() {
-        let cell = |rps: f64, p99: f64| Cell {
-            rps,
-            cpu_us: (rps < 10_000.0).then_some(rps / 100.0),
-            p50: 1.0,
-            p99,
-            p999: 3.0,
-            statuses: vec![(200, 10)],
-            forwarded: Some(10),
+        let cell = |rps: f64, p99: f64| {
+            let round = Round {
+                rps,
+                cpu_us: (rps < 10_000.0).then_some(rps / 100.0),
+                p50: 1.0,
+                p99,
+            };
+            Cell {
+                rps,
+                cpu_us: round.cpu_us,
+                p50: 1.0,
+                p99,
+                p999: 3.0,
+                statuses: vec![(200, 10)],
+                forwarded: Some(10),
+                rounds: vec![round; 3],
+            }
         };
         let report = Report {
             date: "2026-11-27".into(),
@@ -471,5 +512,26 @@ mod tests {
         let table = report.table();
         assert!(table.contains("latency at 2000 req/s"));
         assert_eq!(ratio(1.0, 0.0), "-");
+    }
+
+    #[test]
+    fn ratios_pair_the_rounds() {
+        let cell = |rps: &[f64]| Cell {
+            rounds: rps
+                .iter()
+                .map(|&rps| Round {
+                    rps,
+                    ..Round::default()
+                })
+                .collect(),
+            ..Cell::default()
+        };
+        // The machine slowed in round 2 for both: ours was 10 % ahead in every round, though
+        // the medians of each (100 and 180) would say 0.56x.
+        let ours = cell(&[110.0, 55.0, 220.0]);
+        let peer = cell(&[100.0, 50.0, 200.0]);
+        assert_eq!(paired(&ours, &peer, |r| Some(r.rps)), "1.10");
+        assert_eq!(paired(&ours, &cell(&[0.0, 0.0, 0.0]), |r| Some(r.rps)), "-");
+        assert_eq!(paired(&ours, &peer, |r| r.cpu_us), "-");
     }
 }
