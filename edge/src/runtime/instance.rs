@@ -3,8 +3,9 @@
 //! once a Rust panic or a wasm trap marked it `criticalError`.
 //!
 //! This is the `worker` crate's start function (worker 0.8.7, `init.rs`), which the edge does not
-//! link: that crate links `wasm-streams`, whose exported stream classes keep about 12 KB of
-//! future machinery in the module through the function table. `Cargo.toml` keeps `worker` in the
+//! link: that crate links `wasm-streams`, whose exported stream classes kept the futures
+//! executor and their closures in the module through the function table (unlinking `worker`
+//! took the module from 252,472 to 240,834 B gzip). `Cargo.toml` keeps `worker` in the
 //! lock file, pinned, for worker-build's version check of this protocol.
 
 use wasm_bindgen::JsValue;
