@@ -57,12 +57,12 @@ mod entry {
     use crate::error::EdgeError;
     use crate::runtime::cache::Lookup;
     use crate::runtime::env::Env;
-    use crate::runtime::{self, Incoming, Settings, rate_limit, text_response};
+    use crate::runtime::{self, Incoming, Reply, Settings, rate_limit, text_response};
 
     /// What the phases before the first I/O decided.
     enum Front {
         /// The answer, with no I/O needed: a preflight, a refused body, a local rate limit.
-        Answer(Result<web_sys::Response, EdgeError>),
+        Answer(Result<Reply, EdgeError>),
         /// Go on to the phases that wait (admin, global limits, cache, upstream).
         Wait(rate_limit::Local),
     }
@@ -81,14 +81,14 @@ mod entry {
             Front::Answer(result) => respond(result, &req, &settings, &env, &ctx).into(),
             Front::Wait(local) => runtime::task::run(async move {
                 let result = pipeline(&req, &settings, &env, &ctx, local).await;
-                respond(result, &req, &settings, &env, &ctx).into()
+                respond(result.map(Reply::Made), &req, &settings, &env, &ctx).into()
             }),
         }
     }
 
     /// The response sent, recorded, and the metrics flushed when due (after the response).
     fn respond(
-        result: Result<web_sys::Response, EdgeError>,
+        result: Result<Reply, EdgeError>,
         req: &Incoming,
         settings: &Rc<Settings>,
         env: &Env,
@@ -109,7 +109,7 @@ mod entry {
         if req.is_preflight()
             && let Some(answer) = runtime::cors::preflight(req, settings)
         {
-            return Front::Answer(answer);
+            return Front::Answer(answer.map(Reply::Written));
         }
         if let Err(e) = req.check_body_size(settings.config.max_request_body) {
             return Front::Answer(Err(e));

@@ -1,17 +1,15 @@
 //! The CORS phase in the runtime: preflights answered from the policy, and the actual response's
 //! headers set last.
 
-use web_sys::Response;
-
-use super::glue::{self, Lines};
-use super::{Incoming, Settings};
+use super::glue::Lines;
+use super::{Incoming, Settings, Written};
 use crate::cors::{self, CORS_RESPONSE_HEADERS, Preflight};
 use crate::error::EdgeError;
 use crate::rate_limit::path_pattern::normalize;
 
 /// Answers a preflight when the edge owns CORS: 204 with the allow headers, or 403 with none.
 /// `None` when there is no policy (the origin answers, as before the edge).
-pub fn preflight(req: &Incoming, settings: &Settings) -> Option<Result<Response, EdgeError>> {
+pub fn preflight(req: &Incoming, settings: &Settings) -> Option<Result<Written, EdgeError>> {
     let policy = settings.cors.as_ref()?;
     let origin = req.origin().unwrap_or_default();
     let decision = if policy.covers(&normalize(req.path())) {
@@ -30,7 +28,7 @@ pub fn preflight(req: &Incoming, settings: &Settings) -> Option<Result<Response,
             for (name, value) in allowed.pairs() {
                 pairs.pair(name, value);
             }
-            glue::make_response(204, None, pairs.as_str()).map_err(|_| EdgeError::internal())
+            Ok(Written::empty(204, pairs))
         }
         Preflight::Refused(why) => Err(EdgeError::cors_refused(why)),
     })

@@ -5,17 +5,17 @@
 
 let hopByHop = [];
 let clientMayNotSet = [];
+let prefetch = [];
 
-/** Once per isolate: the header lists of `forwarding`. */
-export function configure(hop, client) {
+/** Once per isolate: the header lists of `forwarding`, and those every request reads. */
+export function configure(hop, client, prefetched) {
   hopByHop = hop.split("\n");
   clientMayNotSet = client.split("\n");
+  prefetch = prefetched.split("\n");
 }
 
-/** The values of `names` in `headers`, "\n"-joined, "\0" for an absent one. */
-export function values(headers, names) {
+function valuesOf(headers, list) {
   let out = "";
-  const list = names.split("\n");
   for (let i = 0; i < list.length; i++) {
     const v = headers.get(list[i]);
     out += (i ? "\n" : "") + (v === null ? "\0" : v);
@@ -23,9 +23,14 @@ export function values(headers, names) {
   return out;
 }
 
-/** The request's method, URL and the values of `names`, "\n"-joined. */
-export function requestFacts(request, names) {
-  return request.method + "\n" + request.url + "\n" + values(request.headers, names);
+/** The values of `names` in `headers`, "\n"-joined, "\0" for an absent one. */
+export function values(headers, names) {
+  return valuesOf(headers, names.split("\n"));
+}
+
+/** The request's method, URL and the values of the prefetched headers, "\n"-joined. */
+export function requestFacts(request) {
+  return request.method + "\n" + request.url + "\n" + valuesOf(request.headers, prefetch);
 }
 
 function applyEdits(headers, drop, set) {
@@ -46,12 +51,13 @@ export function edit(headers, drop, set) {
 }
 
 /**
- * A response the edge makes itself: `pairs` as headers, `body` a string or null. Throws when the
- * runtime refuses the status.
+ * A response the edge makes itself: `pairs` as headers, then the edits `drop` and `set`, `body` a
+ * string or null. Throws when the runtime refuses the status.
  */
-export function makeResponse(status, body, pairs) {
+export function makeResponse(status, body, pairs, drop, set) {
   const headers = new Headers();
   applyEdits(headers, "", pairs);
+  applyEdits(headers, drop, set);
   return new Response(body, { status, headers });
 }
 

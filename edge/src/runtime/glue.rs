@@ -17,19 +17,25 @@ use web_sys::{Headers, Request, Response};
 
 #[wasm_bindgen(module = "/src/runtime/glue.js")]
 extern "C" {
-    /// Hands `glue.js` the hop-by-hop and client-only header lists, once per isolate.
-    pub fn configure(hop_by_hop: &str, client_may_not_set: &str);
+    /// Hands `glue.js` the hop-by-hop and client-only header lists, and the headers
+    /// [`request_facts`] reads, once per isolate.
+    pub fn configure(hop_by_hop: &str, client_may_not_set: &str, prefetched: &str);
     /// The values of `names` in `headers`.
     pub fn values(headers: &Headers, names: &str) -> String;
-    /// The request's method, URL and the values of `names`.
+    /// The request's method, URL and the values of the prefetched headers.
     #[wasm_bindgen(js_name = requestFacts)]
-    pub fn request_facts(request: &Request, names: &str) -> String;
+    pub fn request_facts(request: &Request) -> String;
     /// Deletes the `drop` names, then sets the `set` pairs.
     pub fn edit(headers: &Headers, drop: &str, set: &str);
-    /// A response the edge makes itself.
+    /// A response the edge makes itself: `pairs`, then the edits (`drop`, then `set`).
     #[wasm_bindgen(js_name = makeResponse, catch)]
-    pub fn make_response(status: u16, body: Option<&str>, pairs: &str)
-    -> Result<Response, JsValue>;
+    pub fn make_response(
+        status: u16,
+        body: Option<&str>,
+        pairs: &str,
+        drop: &str,
+        set: &str,
+    ) -> Result<Response, JsValue>;
     /// Settles when `promise` does, or after `ms`, whichever comes first.
     pub fn within(promise: &Promise, ms: u32) -> Promise;
     /// The values of `names` in `response`'s headers.

@@ -45,7 +45,7 @@ extern "C" {
 /// Request headers read in one crossing when the request arrives: those most requests need (the
 /// request id, the client address, CORS, the cache key and freshness, the body size). Others are
 /// read on demand.
-const PREFETCH: [&str; 19] = [
+pub(crate) const PREFETCH: [&str; 19] = [
     REQUEST_ID_HEADER,
     "cf-connecting-ip",
     "origin",
@@ -66,10 +66,6 @@ const PREFETCH: [&str; 19] = [
     "next-router-segment-prefetch",
     "next-url",
 ];
-
-thread_local! {
-    static PREFETCH_NAMES: String = PREFETCH.join("\n");
-}
 
 /// What the pipeline knows about the request it is handling.
 pub struct Incoming {
@@ -117,9 +113,10 @@ pub struct Carried {
 }
 
 impl Incoming {
-    /// Wraps the runtime's request: its method, URL and [`PREFETCH`] headers in one crossing.
+    /// Wraps the runtime's request: its method, URL and [`PREFETCH`] headers in one crossing
+    /// (`glue.js` has the names since the settings were loaded).
     pub fn new(raw: Request) -> Self {
-        let facts = PREFETCH_NAMES.with(|names| glue::request_facts(&raw, names));
+        let facts = glue::request_facts(&raw);
         let mut lines = facts.splitn(3, '\n');
         let method = lines.next().unwrap_or_default().to_owned();
         let url = lines.next().unwrap_or_default().to_owned();
@@ -305,50 +302,102 @@ impl Incoming {
 /// `Content-Length`) and CORS (`Vary`, `Access-Control-Allow-Origin`).
 const FINISH_READS: &str = "cache-status\ncontent-length\nvary\naccess-control-allow-origin";
 
+/// What the pipeline answers with: a response made already (the origin's, a stored one, an
+/// admin route's), or one the edge writes itself, made by [`finish`] with every header at once.
+pub enum Reply {
+    /// A response with mutable headers.
+    Made(Response),
+    /// A response not made yet.
+    Written(Written),
+}
+
+/// A response the edge writes itself, not made yet: its status, body and headers, which
+/// [`finish`] makes in the same crossing as its own headers, reading nothing back.
+pub struct Written {
+    status: u16,
+    body: Option<String>,
+    pairs: glue::Lines,
+}
+
+impl Written {
+    /// A response of `status` with these headers and no body.
+    pub fn empty(status: u16, pairs: glue::Lines) -> Self {
+        Self {
+            status,
+            body: None,
+            pairs,
+        }
+    }
+
+    /// A text response: never cached, never sniffed, plus the `extra` headers.
+    pub fn text(status: u16, content_type: &str, body: String, extra: &[(&str, &str)]) -> Self {
+        let mut pairs = glue::Lines::default();
+        pairs.pair("content-type", content_type);
+        pairs.pair("cache-control", "no-store");
+        pairs.pair("x-content-type-options", "nosniff");
+        for (name, value) in extra {
+            pairs.pair(name, value);
+        }
+        Self {
+            status,
+            body: Some(body),
+            pairs,
+        }
+    }
+
+    /// The response, with the edits `drop` then `set` applied to its headers. A status the
+    /// runtime refuses (none the edge writes) gives an empty 200 rather than no response.
+    fn make(&self, drop: &str, set: &str) -> Response {
+        let pairs = self.pairs.as_str();
+        glue::make_response(self.status, self.body.as_deref(), pairs, drop, set)
+            .or_else(|_| Response::new())
+            .unwrap_or_else(|e| wasm_bindgen::throw_val(e))
+    }
+}
+
 /// Turns the pipeline's result into the response sent to the client, and records it.
 ///
 /// On it go the request id, the deferred rate-limit fields, CORS headers (last, after any cache
 /// lookup, so a stored response never carries another origin's headers; the edge's own errors
-/// get them too, so a page can read its 429) and `Server-Timing`, all in one crossing. The
-/// outcome goes into the isolate's metrics; the span is arrival to response head, which stays
-/// true in production, where timers only move across I/O.
+/// get them too, so a page can read its 429) and `Server-Timing`, all in one crossing: the one
+/// that makes the response, for one the edge writes. The outcome goes into the isolate's metrics;
+/// the span is arrival to response head, which stays true in production, where timers only move
+/// across I/O.
 pub fn finish(
-    result: Result<Response, EdgeError>,
+    result: Result<Reply, EdgeError>,
     req: &Incoming,
     settings: &Settings,
     now: f64,
 ) -> Response {
     let refused = matches!(&result, Err(e) if e.kind == problem::ProblemType::QuotaExceeded);
-    let (response, status, mut set, mut drop, known) = match result {
+    let (reply, mut set, mut drop, known) = match result {
         // Responses the pipeline built or rebuilt have mutable headers.
-        Ok(response) => {
+        Ok(reply) => {
             let mut set = std::mem::take(&mut *req.deferred.borrow_mut());
             set.pair(REQUEST_ID_HEADER, &req.request_id);
             let drop = std::mem::take(&mut *req.deferred_drop.borrow_mut());
-            (response, None, set, drop, req.known.borrow_mut().take())
+            (reply, set, drop, req.known.borrow_mut().take())
         }
-        Err(error) => {
-            let status = error.kind.status();
-            (
-                problem_response(&error, req),
-                Some(status),
-                glue::Lines::default(),
-                glue::Lines::default(),
-                None,
-            )
-        }
+        Err(error) => (
+            Reply::Written(problem(&error, req)),
+            glue::Lines::default(),
+            glue::Lines::default(),
+            None,
+        ),
     };
-    let headers = response.headers();
     let read;
-    let (cache_status, length, vary, allow_origin) = match &known {
-        Some(k) => (
+    let (cache_status, length, vary, allow_origin) = match (&known, &reply) {
+        (Some(k), _) => (
             Some(k.cache_status.as_str()),
             k.length.as_deref(),
             k.vary.as_deref(),
             k.allow_origin,
         ),
-        None => {
-            read = glue::values(&headers, FINISH_READS);
+        // What the edge writes carries no cache status, `Vary` or CORS header but a preflight's
+        // (which gets no more CORS headers).
+        (None, Reply::Written(_)) => (None, None, None, false),
+        (None, Reply::Made(response)) => {
+            read = glue::values(&response.headers(), FINISH_READS);
             let mut facts = glue::split_values(&read);
             let mut next = || facts.next().flatten();
             (next(), next(), next(), next().is_some())
@@ -364,18 +413,30 @@ pub fn finish(
         "server-timing",
         &crate::metrics::server_timing(total, origin, cache),
     );
-    glue::edit(&headers, drop.as_str(), set.as_str());
+    let bytes_out = length.and_then(|l| l.parse().ok());
+    let (response, status, bytes_out) = match reply {
+        Reply::Made(response) => {
+            glue::edit(&response.headers(), drop.as_str(), set.as_str());
+            let status = response.status();
+            (response, status, bytes_out.unwrap_or(0))
+        }
+        Reply::Written(written) => (
+            written.make(drop.as_str(), set.as_str()),
+            written.status,
+            written.body.as_ref().map_or(0, |b| b.len() as u64),
+        ),
+    };
     let outcome = crate::metrics::Outcome {
         now_ms: now,
         path: req.path(),
         method: &req.method,
-        status: status.unwrap_or_else(|| response.status()),
+        status,
         cache,
         rate_limit: if refused { "refused" } else { "pass" },
         version: &settings.version,
         total_ms: total,
         origin_ms: origin,
-        bytes_out: length.and_then(|l| l.parse().ok()).unwrap_or(0),
+        bytes_out,
     };
     settings.metrics.borrow_mut().record(&outcome);
     response
@@ -428,7 +489,8 @@ pub fn header(headers: &Headers, name: &str) -> Option<String> {
     headers.get(name).ok().flatten()
 }
 
-fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
+/// The problem document answering `error`.
+fn problem(error: &EdgeError, req: &Incoming) -> Written {
     if error.culprit != Culprit::Client {
         log::warn(&format!(
             "{{\"event\":\"problem\",\"type\":\"{}\",\"culprit\":\"{:?}\",\"request_id\":\"{}\"}}",
@@ -455,24 +517,15 @@ fn problem_response(error: &EdgeError, req: &Incoming) -> Response {
         problem::ProblemType::MethodNotAllowed => extra.push(("allow", "GET, HEAD")),
         _ => {}
     }
-    text_response(error.kind.status(), problem::CONTENT_TYPE, &body, &extra)
+    Written::text(error.kind.status(), problem::CONTENT_TYPE, body, &extra)
 }
 
-/// A response the edge writes itself: never cached, never sniffed.
+/// A response the edge writes itself, made now: never cached, never sniffed.
 pub fn text_response(
     status: u16,
     content_type: &str,
     body: &str,
     extra: &[(&str, &str)],
 ) -> Response {
-    let mut pairs = glue::Lines::default();
-    pairs.pair("content-type", content_type);
-    pairs.pair("cache-control", "no-store");
-    pairs.pair("x-content-type-options", "nosniff");
-    for (name, value) in extra {
-        pairs.pair(name, value);
-    }
-    glue::make_response(status, Some(body), pairs.as_str())
-        .or_else(|_| Response::new())
-        .unwrap_or_else(|e| wasm_bindgen::throw_val(e))
+    Written::text(status, content_type, body.to_owned(), extra).make("", "")
 }

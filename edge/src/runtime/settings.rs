@@ -60,7 +60,11 @@ pub fn settings(env: &Env) -> Rc<Settings> {
 }
 
 fn load(env: &Env) -> Settings {
-    super::glue::configure(&HOP_BY_HOP.join("\n"), &CLIENT_MAY_NOT_SET.join("\n"));
+    super::glue::configure(
+        &HOP_BY_HOP.join("\n"),
+        &CLIENT_MAY_NOT_SET.join("\n"),
+        &super::PREFETCH.join("\n"),
+    );
     let edge = env.get(EDGE_VAR);
     // Printed one member per line by the runtime's `JSON`, so that a parse error's line names
     // the field (`EdgeConfig::from_pretty_json`); `EdgeConfig::from_json` would print it with
