@@ -385,8 +385,12 @@ pub fn finish(
             None,
         ),
     };
+    let headers = match &reply {
+        Reply::Made(response) => Some(response.headers()),
+        Reply::Written(_) => None,
+    };
     let read;
-    let (cache_status, length, vary, allow_origin) = match (&known, &reply) {
+    let (cache_status, length, vary, allow_origin) = match (&known, &headers) {
         (Some(k), _) => (
             Some(k.cache_status.as_str()),
             k.length.as_deref(),
@@ -395,9 +399,9 @@ pub fn finish(
         ),
         // What the edge writes carries no cache status, `Vary` or CORS header but a preflight's
         // (which gets no more CORS headers).
-        (None, Reply::Written(_)) => (None, None, None, false),
-        (None, Reply::Made(response)) => {
-            read = glue::values(&response.headers(), FINISH_READS);
+        (None, None) => (None, None, None, false),
+        (None, Some(headers)) => {
+            read = glue::values(headers, FINISH_READS);
             let mut facts = glue::split_values(&read);
             let mut next = || facts.next().flatten();
             (next(), next(), next(), next().is_some())
@@ -416,7 +420,9 @@ pub fn finish(
     let bytes_out = length.and_then(|l| l.parse().ok());
     let (response, status, bytes_out) = match reply {
         Reply::Made(response) => {
-            glue::edit(&response.headers(), drop.as_str(), set.as_str());
+            if let Some(headers) = &headers {
+                glue::edit(headers, drop.as_str(), set.as_str());
+            }
             let status = response.status();
             (response, status, bytes_out.unwrap_or(0))
         }
