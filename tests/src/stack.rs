@@ -29,6 +29,39 @@ pub fn addr_of(url: &str) -> Result<SocketAddr> {
         .with_context(|| format!("not a loopback URL: {url}"))
 }
 
+/// A loopback port where no server is: a socket holds it, bound but never listening, so a
+/// connection to it is refused, and no process that binds port 0 (wrangler, workerd and the
+/// tests all do) can be given it while this lives. A port found free and let go can be: an e2e
+/// run once had its "dead" origin answered by one of wrangler dev's own servers.
+pub struct DeadPort {
+    _socket: socket2::Socket,
+    /// The port.
+    pub port: u16,
+}
+
+impl DeadPort {
+    /// Holds a port of 127.0.0.1.
+    pub fn hold() -> Result<Self> {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+        socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+        let port = socket
+            .local_addr()?
+            .as_socket()
+            .context("a bound IPv4 socket has an address")?
+            .port();
+        Ok(Self {
+            _socket: socket,
+            port,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use libtest_mimic::Trial;
 use serde_json::{Value, json};
 
-use crate::support::{Edge, Workerd, free_port, root, signal};
+use crate::support::{DeadPort, Edge, Workerd, root, signal};
 use crate::{Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
@@ -282,8 +282,8 @@ fn a_healthy_version_is_promoted() -> Outcome {
 }
 
 fn a_failing_version_is_rolled_back() -> Outcome {
-    let dead = format!("http://127.0.0.1:{}", free_port());
-    let mut r = Rollout::start("deploy-bad", Some(dead))?;
+    let dead = DeadPort::hold()?;
+    let mut r = Rollout::start("deploy-bad", Some(dead.url()))?;
     r.start_traffic();
     let started = Instant::now();
     let (code, out, err) = output(r.wynctl(&DEPLOY_ARGS).arg("--json"))?;

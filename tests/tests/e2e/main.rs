@@ -71,6 +71,8 @@ pub struct Stacks {
     pub broken: Edge,
     pub broken_origin: Origin,
     pub dead: Edge,
+    /// The port `dead`'s origin is on, held so that nothing answers there.
+    pub dead_port: support::DeadPort,
     pub raw: Edge,
     pub twins: Edge,
     /// An edge whose origin the cache tests stop and start again.
@@ -105,7 +107,7 @@ fn start() -> anyhow::Result<Stacks> {
     support::ensure_worker_built()?;
     let main_origin = Origin::start()?;
     let broken_origin = Origin::start()?;
-    let dead_port = support::free_port();
+    let dead_port = support::DeadPort::hold()?;
     let main_config = format!(
         r#"{{"origin_timeout":"{MAIN_TIMEOUT_MS}ms","max_request_body":"{MAIN_MAX_BODY}B","version":"e2e-main",
             "health":{{"probe_timeout":"1s","cache_for":"2s"}},
@@ -120,7 +122,7 @@ fn start() -> anyhow::Result<Stacks> {
     let (main_url, broken_url, dead_url) = (
         main_origin.url.clone(),
         broken_origin.url.clone(),
-        format!("http://127.0.0.1:{dead_port}"),
+        dead_port.url(),
     );
     // Started in parallel: each wrangler dev takes seconds to come up.
     let main = std::thread::spawn(move || {
@@ -223,6 +225,7 @@ fn start() -> anyhow::Result<Stacks> {
         restart: std::sync::Mutex::new(join(restart)?),
         broken_origin,
         dead: join(dead)?,
+        dead_port,
     })
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 pub use wyn_edge_tests::stack::{
-    Edge, Origin, Workerd, ensure_worker_built, free_port, kill_all, root, signal, watchdog,
+    DeadPort, Edge, Origin, Workerd, ensure_worker_built, kill_all, root, signal, watchdog,
 };
 
 /// A response header as text; empty when absent or not text.
