@@ -62,12 +62,48 @@ impl DeadPort {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago.
+/// A port on 127.0.0.1 that was free a moment ago, for a server started next (wrangler dev,
+/// workerd, nginx) to bind.
+///
+/// It comes from below the kernel's ephemeral range: the servers the stack starts bind port 0
+/// for their own sockets, and a port handed out from that range can be given to one of them
+/// before (or, on a restart, again after) ours binds it. Twice an e2e run failed so: wrangler
+/// dev's "Address already in use", and a dead origin that answered. No port is handed out twice
+/// in one process.
 pub fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (low, _) = ephemeral_range().unwrap_or((32_768, 60_999));
+    // 10,000 ports below the range, scanned from an offset of this process's own.
+    let (from, span) = (
+        low.saturating_sub(10_000).max(1_024),
+        10_000.min(low - 1_024),
+    );
+    let start = std::process::id() % u32::from(span);
+    for i in 0..u32::from(span) {
+        let port = from + ((start + i) % u32::from(span)) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.push(port);
+            return port;
+        }
+    }
+    // No port free below the range: the kernel's choice, as before.
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// The kernel's ephemeral port range (`ip_local_port_range`).
+fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut parts = text.split_whitespace().map(str::parse::<u16>);
+    match (parts.next()?, parts.next()?) {
+        (Ok(low), Ok(high)) if low > 2_048 => Some((low, high)),
+        _ => None,
+    }
 }
 
 /// The demo origin, served on its own tokio runtime in a background thread.
@@ -79,9 +115,10 @@ pub struct Origin {
 }
 
 impl Origin {
-    /// Starts the demo origin on a free loopback port.
+    /// Starts the demo origin on a free loopback port ([`free_port`]'s, so that no other
+    /// process is given it while a test has the origin stopped).
     pub fn start() -> Result<Self> {
-        Self::start_at("127.0.0.1:0")
+        Self::start_at(&format!("127.0.0.1:{}", free_port()))
     }
 
     /// Starts the demo origin on `addr` (to bring one back on the port it had).
