@@ -140,7 +140,7 @@ mod entry {
                 AdminRoute::RateLimits => {
                     let body = serde_json::to_string(&rate_limit::report(settings))
                         .map_err(|_| EdgeError::internal())?;
-                    Ok(text_response(200, "application/json", &body, &[]))
+                    Ok(text_response(200, "application/json", body, &[]))
                 }
                 AdminRoute::Purge => runtime::admin_api::purge(req, env).await,
                 AdminRoute::Metrics => runtime::admin_api::metrics(req, settings, env, false).await,

@@ -52,7 +52,7 @@ pub async fn purge(req: &Incoming, env: &Env) -> Result<Response, EdgeError> {
         purged: &purge,
     })
     .map_err(|_| EdgeError::internal())?;
-    Ok(text_response(200, "application/json", &body, &[]))
+    Ok(text_response(200, "application/json", body, &[]))
 }
 
 /// A purge's answer. A struct, not `json!`: that would link `serde_json::Value`'s serializer
@@ -84,10 +84,10 @@ pub async fn metrics(
         return Ok(text_response(
             200,
             "text/plain; version=0.0.4; charset=utf-8",
-            &prometheus(&answer),
+            prometheus(&answer),
             &[],
         ));
     }
     let body = serde_json::to_string(&answer).map_err(|_| EdgeError::internal())?;
-    Ok(text_response(200, "application/json", &body, &[]))
+    Ok(text_response(200, "application/json", body, &[]))
 }

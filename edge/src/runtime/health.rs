@@ -49,7 +49,7 @@ pub async fn answer(req: &Incoming, settings: &Settings) -> Result<Response, Edg
     Ok(text_response(
         report.http_status(),
         "application/json",
-        &body,
+        body,
         &[],
     ))
 }

@@ -530,8 +530,8 @@ fn problem(error: &EdgeError, req: &Incoming) -> Written {
 pub fn text_response(
     status: u16,
     content_type: &str,
-    body: &str,
+    body: impl Into<String>,
     extra: &[(&str, &str)],
 ) -> Response {
-    Written::text(status, content_type, body.to_owned(), extra).make("", "")
+    Written::text(status, content_type, body.into(), extra).make("", "")
 }

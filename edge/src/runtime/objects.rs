@@ -35,7 +35,7 @@ pub fn answer(handler: impl Future<Output = Result<Response>> + 'static) -> Prom
 /// An answer of `status` with a JSON `body`.
 pub fn json(status: u16, body: &impl Serialize) -> Result<Response> {
     let body = serde_json::to_string(body)?;
-    Ok(super::text_response(status, "application/json", &body, &[]))
+    Ok(super::text_response(status, "application/json", body, &[]))
 }
 
 /// An answer of `status` with a plain-text `body`.
