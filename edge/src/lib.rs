@@ -81,7 +81,7 @@ mod entry {
             Front::Answer(result) => respond(result, &req, &settings, &env, &ctx).into(),
             Front::Wait(local) => runtime::task::run(async move {
                 let result = pipeline(&req, &settings, &env, &ctx, local).await;
-                respond(result.map(Reply::Made), &req, &settings, &env, &ctx).into()
+                respond(result, &req, &settings, &env, &ctx).into()
             }),
         }
     }
@@ -126,7 +126,7 @@ mod entry {
         env: &Env,
         ctx: &Context,
         local: rate_limit::Local,
-    ) -> Result<web_sys::Response, EdgeError> {
+    ) -> Result<Reply, EdgeError> {
         // 1. admin
         if let Some(route) = admin::route(req.path()) {
             if !route.is_public() {
@@ -135,7 +135,7 @@ mod entry {
                     return Err(EdgeError::unauthorized());
                 }
             }
-            return match route {
+            let answer = match route {
                 AdminRoute::Health => runtime::health::answer(req, settings).await,
                 AdminRoute::RateLimits => {
                     let body = serde_json::to_string(&rate_limit::report(settings))
@@ -158,6 +158,7 @@ mod entry {
                 }
                 AdminRoute::TestPanic | AdminRoute::Unknown => Err(EdgeError::not_found()),
             };
+            return answer.map(Reply::Made);
         }
         // 2. request filter: preflights, the body size and local limits were decided in
         // `front`; global limits ask their objects.
@@ -169,7 +170,7 @@ mod entry {
         };
         // 3. cache lookup
         let pending = match runtime::cache::lookup(req, settings, env, ctx).await {
-            Lookup::Hit(response) => return Ok(with_limits(req, response, limits.as_ref())),
+            Lookup::Hit(reply) => return Ok(with_limits(req, reply, limits.as_ref())),
             Lookup::Bypass(detail) => Err(detail),
             Lookup::Forward(pending) => Ok(pending),
         };
@@ -191,7 +192,7 @@ mod entry {
                 runtime::cache::invalidate(req, settings, env, &response).await;
                 let status = CacheStatus::forward(Forward::Bypass).detail(detail);
                 let _ = response.headers().set("cache-status", &status.header());
-                response
+                Reply::Made(response)
             }
         };
         Ok(with_limits(req, response, limits.as_ref()))
@@ -199,12 +200,12 @@ mod entry {
 
     fn with_limits(
         req: &Incoming,
-        response: web_sys::Response,
+        reply: Reply,
         limits: Option<&crate::rate_limit::Limits>,
-    ) -> web_sys::Response {
+    ) -> Reply {
         if let Some(limits) = limits {
             rate_limit::add_headers(req, limits);
         }
-        response
+        reply
     }
 }

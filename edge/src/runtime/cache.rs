@@ -23,7 +23,7 @@ use worker_sys::Context;
 use super::env::Env;
 use super::failure::Failure;
 use super::task::Settle;
-use super::{Incoming, Settings, glue, header, log, purges};
+use super::{Incoming, Reply, Restored, Settings, glue, header, log, purges};
 use crate::cache::Plan;
 use crate::cache::freshness::{
     self, Exchange, NotStored, POLICY_RESPONSE_HEADERS, Stored, StoredMeta, Verdict,
@@ -190,7 +190,7 @@ pub enum Lookup {
     /// The cache is not used for this request (`detail` says why).
     Bypass(&'static str),
     /// A complete answer from the cache.
-    Hit(Response),
+    Hit(Reply),
     /// Go to the origin, then [`complete`].
     Forward(Box<Pending>),
 }
@@ -314,7 +314,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             Verdict::Fresh { age, ttl } if !invalidated(&path, meta) => {
                 let status = CacheStatus::hit(ttl.as_secs() as i64);
                 if let Some(not_modified) = not_modified(&response, req, age, &status) {
-                    return Lookup::Hit(not_modified);
+                    return Lookup::Hit(Reply::Made(not_modified));
                 }
                 return Lookup::Hit(serve(req, &response, &facts, age, status));
             }
@@ -564,15 +564,15 @@ impl StoredFacts {
 }
 
 /// Builds the client's response from a stored one: the original `Cache-Control` and `Vary` back,
-/// the metadata out, `Age` and `Cache-Status` set, the real status. The header edits are made
-/// with the finishing step's, in its one crossing ([`Incoming::defer_edits`]).
+/// the metadata out, `Age` and `Cache-Status` set, the real status. The response is made by the
+/// finishing step, with these edits and its own, in one crossing ([`Incoming::defer_edits`]).
 fn serve(
     req: &Incoming,
     stored: &Response,
     facts: &StoredFacts,
     age: Duration,
     status: CacheStatus,
-) -> Response {
+) -> Reply {
     let code = facts
         .status
         .as_deref()
@@ -602,7 +602,11 @@ fn serve(
         allow_origin: facts.allow_origin,
     };
     req.defer_edits(&drop, &set, carried);
-    glue::restored(stored, code, with_body, "", "").unwrap_or_else(|| Clone::clone(stored))
+    Reply::Restored(Restored {
+        stored: Clone::clone(stored),
+        status: code,
+        with_body,
+    })
 }
 
 /// The edge's own headers on a stored copy, none of which a client sees. `cf-cache-status` is the
@@ -817,7 +821,7 @@ pub fn complete(
     ctx: &Context,
     pending: Box<Pending>,
     origin: Result<Response, EdgeError>,
-) -> Result<Response, EdgeError> {
+) -> Result<Reply, EdgeError> {
     let Pending {
         mut status,
         plan,
@@ -875,7 +879,7 @@ pub fn complete(
                 let _ = refreshed
                     .headers()
                     .set("cache-status", &status.detail("not-storable").header());
-                return Ok(refreshed);
+                return Ok(Reply::Made(refreshed));
             };
             let vary = key::vary_names(header(&refreshed.headers(), "vary").as_deref())
                 .unwrap_or_default();
@@ -886,12 +890,12 @@ pub fn complete(
             let _ = client
                 .headers()
                 .set("cache-status", &status.ttl(ttl).stored().header());
-            return Ok(client);
+            return Ok(Reply::Made(client));
         }
     }
     if !plan.store {
         let _ = response.headers().set("cache-status", &status.header());
-        return Ok(response);
+        return Ok(Reply::Made(response));
     }
     let vary_header = header(&response.headers(), "vary");
     let Some(vary) = key::vary_names(vary_header.as_deref()) else {
@@ -900,7 +904,7 @@ pub fn complete(
             "cache-status",
             &status.detail(NotStored::VaryStar.detail()).header(),
         );
-        return Ok(response);
+        return Ok(Reply::Made(response));
     };
     let mut facts = request.clone();
     for name in &vary {
@@ -926,7 +930,7 @@ pub fn complete(
             let _ = client
                 .headers()
                 .set("cache-status", &status.ttl(ttl).stored().header());
-            Ok(client)
+            Ok(Reply::Made(client))
         }
         Err(why) => {
             set_pass(&primary, true, req.clock());
@@ -934,7 +938,7 @@ pub fn complete(
                 "cache-status",
                 &status.detail(cache_status_detail(why)).header(),
             );
-            Ok(response)
+            Ok(Reply::Made(response))
         }
     }
 }

@@ -302,13 +302,42 @@ impl Incoming {
 /// `Content-Length`) and CORS (`Vary`, `Access-Control-Allow-Origin`).
 const FINISH_READS: &str = "cache-status\ncontent-length\nvary\naccess-control-allow-origin";
 
-/// What the pipeline answers with: a response made already (the origin's, a stored one, an
-/// admin route's), or one the edge writes itself, made by [`finish`] with every header at once.
+/// What the pipeline answers with: a response made already (the origin's, an admin route's), or
+/// one [`finish`] makes with every header at once: one the edge writes itself, or a stored one
+/// served again.
 pub enum Reply {
     /// A response with mutable headers.
     Made(Response),
     /// A response not made yet.
     Written(Written),
+    /// A stored response, served again under its real status: its header edits were deferred
+    /// ([`Incoming::defer_edits`]), so [`finish`] knows what it carries and reads nothing back.
+    Restored(Restored),
+}
+
+/// A stored response to serve again, not made yet.
+pub struct Restored {
+    /// The response from the cache.
+    pub stored: Response,
+    /// The status it was stored with.
+    pub status: u16,
+    /// Whether its body goes too (not for 204, 205, 304).
+    pub with_body: bool,
+}
+
+impl Restored {
+    /// The response, with the edits `drop` then `set`. A status the runtime refuses (none the
+    /// cache stores) gives the stored response as it is, edited.
+    fn make(self, drop: &str, set: &str) -> (Response, u16) {
+        match glue::restored(&self.stored, self.status, self.with_body, drop, set) {
+            Some(response) => (response, self.status),
+            None => {
+                glue::edit(&self.stored.headers(), drop, set);
+                let status = self.stored.status();
+                (self.stored, status)
+            }
+        }
+    }
 }
 
 /// A response the edge writes itself, not made yet: its status, body and headers, which
@@ -387,7 +416,7 @@ pub fn finish(
     };
     let headers = match &reply {
         Reply::Made(response) => Some(response.headers()),
-        Reply::Written(_) => None,
+        Reply::Written(_) | Reply::Restored(_) => None,
     };
     let read;
     let (cache_status, length, vary, allow_origin) = match (&known, &headers) {
@@ -398,7 +427,7 @@ pub fn finish(
             k.allow_origin,
         ),
         // What the edge writes carries no cache status, `Vary` or CORS header but a preflight's
-        // (which gets no more CORS headers).
+        // (which gets no more CORS headers). A restored response is always known.
         (None, None) => (None, None, None, false),
         (None, Some(headers)) => {
             read = glue::values(headers, FINISH_READS);
@@ -431,6 +460,10 @@ pub fn finish(
             written.status,
             written.body.as_ref().map_or(0, |b| b.len() as u64),
         ),
+        Reply::Restored(restored) => {
+            let (response, status) = restored.make(drop.as_str(), set.as_str());
+            (response, status, bytes_out.unwrap_or(0))
+        }
     };
     let outcome = crate::metrics::Outcome {
         now_ms: now,
