@@ -240,17 +240,14 @@ pub fn watchdog(limit: Duration) {
 /// the isolate serving requests. The objects' own CPU stays on the serving thread here.
 const OBJECT_STORAGE: &str = "(inMemory = void)";
 
-/// V8 flags of every raw `workerd` started here: the young generation capped at 1 MB a
-/// semi-space. Under sustained load most of what a request allocates in workerd survives the
-/// scavenges and is freed only by full GCs (`--trace-gc`: 90 % survival, under 1 MB left after
-/// each mark-compact), so V8 keeps growing the young generation: in a JS worker that only
-/// answers 204 at 5,500 req/s, scavenges grew from 1 to 87 ms within two
-/// minutes and p99 with them (33 ms, then 62, 118 ... 236 ms over ten 8 s runs). Latency then
-/// depended on how many requests the process had served, which in a benchmark is the faster
-/// system's. Capped, the same worker's p99 held at 10 to 12 ms over six runs, and its closed-loop
-/// throughput stayed within the runs' noise (22,800 to 24,200 req/s, capped or not).
-const V8_FLAGS: &str = r#"["--max-semi-space-size=1"]"#;
-
+/// The `v8Flags` field of a raw `workerd` config (empty: V8's defaults, as workerd ships them).
+fn v8_flags_field(flags: &[String]) -> String {
+    let quoted: Vec<String> = flags
+        .iter()
+        .map(|f| format!("\"{}\"", capnp_text(f)))
+        .collect();
+    format!("[{}]", quoted.join(", "))
+}
 /// Options of a raw workerd edge.
 #[derive(Debug, Clone, Default)]
 pub struct Workerd {
@@ -264,6 +261,8 @@ pub struct Workerd {
     /// Another build of the worker than `edge/build` (a directory holding `index.js` and
     /// `index_bg.wasm`), to compare two builds side by side.
     pub build: Option<PathBuf>,
+    /// V8 flags (`--max-semi-space-size=1`); none by default.
+    pub v8_flags: Vec<String>,
 }
 
 /// The built worker, served by `wrangler dev` or raw `workerd`.
@@ -402,10 +401,11 @@ impl Edge {
         } else {
             (String::new(), String::new())
         };
+        let v8_flags = v8_flags_field(&options.v8_flags);
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  v8Flags = {V8_FLAGS},
+  v8Flags = {v8_flags},
   services = [
     (name = "edge", worker = .edge),
     {twin_service}
@@ -500,13 +500,14 @@ const twin :Workerd.Worker = (
     }
 
     /// Starts any JavaScript module worker (one bundled file) in raw `workerd`, with text
-    /// bindings and Durable Object namespaces (`(binding, class)`, stored on disk under the state
-    /// directory), and waits until it answers. The worker reaches loopback origins.
+    /// bindings, Durable Object namespaces (`(binding, class)`, stored as [`OBJECT_STORAGE`]
+    /// says) and V8 flags, and waits until it answers. The worker reaches loopback origins.
     pub fn start_workerd_module(
         name: &'static str,
         module: &Path,
         vars: &[(&str, &str)],
         objects: &[(&str, &str)],
+        v8_flags: &[String],
     ) -> Result<Self> {
         let root = root();
         let port = free_port();
@@ -534,7 +535,7 @@ const twin :Workerd.Worker = (
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  v8Flags = {V8_FLAGS},
+  v8Flags = {v8_flags},
   services = [
     (name = "main", worker = .main),
     (name = "net", network = (allow = ["public", "local"])),
@@ -552,6 +553,7 @@ const main :Workerd.Worker = (
 "#,
             bindings = bindings.join(", "),
             namespaces = namespaces.join(", "),
+            v8_flags = v8_flags_field(v8_flags),
         );
         let config_path = state.join("config.capnp");
         std::fs::write(&config_path, config)?;

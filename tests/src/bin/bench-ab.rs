@@ -11,8 +11,9 @@
 //! (the current build with the policy as it is) always runs.
 //!
 //! Usage: `bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N]
-//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...`. With `--rate` each run is open loop at that
-//! rate and the table also shows p50/p99.
+//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]...`. With
+//! `--rate` each run is open loop at that rate and the table also shows p50/p99. `--v8-flag`
+//! passes a V8 flag to every raw workerd (ours and Hono's alike).
 
 #![allow(clippy::print_stderr)]
 
@@ -28,7 +29,7 @@ use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
 use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
-const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]...";
+const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]...";
 
 #[derive(Debug)]
 struct Args {
@@ -38,6 +39,8 @@ struct Args {
     connections: usize,
     rate: Option<f64>,
     variants: Vec<Variant>,
+    /// V8 flags for raw workerd.
+    v8_flags: Vec<String>,
 }
 
 /// One build of ours with one policy.
@@ -62,6 +65,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             patch: Value::Object(Default::default()),
             build: None,
         }],
+        v8_flags: Vec::new(),
     };
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -83,6 +87,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             "--rounds" => parsed.rounds = usize::try_from(number()?)?,
             "--connections" => parsed.connections = usize::try_from(number()?)?,
             "--rate" => parsed.rate = Some(number()? as f64),
+            "--v8-flag" => parsed.v8_flags.push(value),
             "--variant" => {
                 let (name, json) = value
                     .split_once('=')
@@ -197,6 +202,7 @@ fn run(args: &Args) -> Result<()> {
                 &vars,
                 Workerd {
                     build: variant.build.clone(),
+                    v8_flags: args.v8_flags.clone(),
                     ..Workerd::default()
                 },
             )?
@@ -219,6 +225,7 @@ fn run(args: &Args) -> Result<()> {
             &bundle,
             &hono_vars,
             &[("RATE_LIMITER", "DurableObjectRateLimiter")],
+            &args.v8_flags,
         )?
     };
     contenders.push(contender("Hono".into(), hono)?);

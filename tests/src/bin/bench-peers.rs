@@ -17,8 +17,10 @@
 //! load is made and `tests/src/peers/report.rs` for what is written.
 //!
 //! `bench-peers [--seconds 5] [--rounds 5] [--connections 16] [--clients 32768]
-//! [--out docs/BENCHMARKS.md] [--no-oha]`. Installs nginx (Debian) and oha (crates.io) when
-//! missing; oha only cross-checks the load generator, so the run goes on without it.
+//! [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`. Installs nginx (Debian) and oha
+//! (crates.io) when missing; oha only cross-checks the load generator, so the run goes on without
+//! it. `--v8-flag` passes a V8 flag to both workers' raw workerd (the document says so); without
+//! it, V8 runs with workerd's defaults.
 
 #![allow(clippy::print_stderr)]
 
@@ -32,7 +34,7 @@ use wyn_edge_tests::load::{Outcome, Spec};
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
 use wyn_edge_tests::peers::{self, policy, whole_number};
-use wyn_edge_tests::stack::{self, Edge, Origin, addr_of};
+use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
 #[derive(Debug, Clone, PartialEq)]
 struct Args {
@@ -42,9 +44,10 @@ struct Args {
     clients: u32,
     out: PathBuf,
     oha: bool,
+    v8_flags: Vec<String>,
 }
 
-const USAGE: &str = "usage: bench-peers [--seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha]";
+const USAGE: &str = "usage: bench-peers [--seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha] [--v8-flag FLAG]...";
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut parsed = Args {
@@ -54,6 +57,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         clients: 32_768,
         out: PathBuf::from("docs/BENCHMARKS.md"),
         oha: true,
+        v8_flags: Vec::new(),
     };
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
@@ -71,6 +75,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             "--connections" => parsed.connections = usize::try_from(number("--connections")?)?,
             "--clients" => parsed.clients = u32::try_from(number("--clients")?)?,
             "--out" => parsed.out = PathBuf::from(value),
+            "--v8-flag" => parsed.v8_flags.push(value),
             _ => bail!("unknown flag {flag}; {USAGE}"),
         }
     }
@@ -156,21 +161,30 @@ fn run(args: &Args) -> Result<()> {
     let origin = Origin::start()?;
     eprintln!("bench-peers: origin at {}", origin.url);
     let token = ("EDGE_ADMIN_TOKEN", "bench-peers-token-0123456789");
-    let ours_workerd = Edge::start_workerd(
+    let ours_workerd = Edge::start_workerd_with(
         "peers-ours-workerd",
         &[
             ("ORIGIN_URL", origin.url.as_str()),
             token,
             ("EDGE", policy_json.as_str()),
         ],
+        Workerd {
+            v8_flags: args.v8_flags.clone(),
+            ..Workerd::default()
+        },
     )?;
     let hono_vars = [
         ("ORIGIN_URL", origin.url.as_str()),
         ("POLICY", hono_policy.as_str()),
     ];
     let hono_objects = [("RATE_LIMITER", "DurableObjectRateLimiter")];
-    let hono_workerd =
-        Edge::start_workerd_module("peers-hono-workerd", &bundle, &hono_vars, &hono_objects)?;
+    let hono_workerd = Edge::start_workerd_module(
+        "peers-hono-workerd",
+        &bundle,
+        &hono_vars,
+        &hono_objects,
+        &args.v8_flags,
+    )?;
     // Under wrangler dev, ours reads [vars.EDGE] from wrangler.toml itself, as deployed.
     let ours_wrangler = Edge::start("peers-ours-wrangler", &[("ORIGIN_URL", &origin.url), token])?;
     let hono_wrangler = Edge::start_with_config(
@@ -323,6 +337,7 @@ fn run(args: &Args) -> Result<()> {
         rounds: args.rounds,
         connections: args.connections,
         clients: args.clients,
+        v8_flags: args.v8_flags.clone(),
         cross_check,
         notes: notes(),
     };
@@ -1047,11 +1062,14 @@ mod tests {
             "--out",
             "/tmp/b.md",
             "--no-oha",
+            "--v8-flag",
+            "--max-semi-space-size=1",
         ]))
         .unwrap();
         assert_eq!((args.seconds, args.rounds), (1, 2));
         assert_eq!(args.out, PathBuf::from("/tmp/b.md"));
         assert!(!args.oha);
+        assert_eq!(args.v8_flags, ["--max-semi-space-size=1"]);
         let err = parse_args(strings(&["--rounds", "0"])).unwrap_err();
         assert!(err.to_string().contains("above 0"), "{err}");
         assert!(parse_args(strings(&["--seconds"])).is_err());
