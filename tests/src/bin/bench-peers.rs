@@ -1030,6 +1030,11 @@ fn notes() -> Vec<String> {
         "Metrics: ours records every request (DDSketch cells in isolate memory, flushed to a \
          Durable Object) and sends Server-Timing; Hono sends Server-Timing (its timing \
          middleware) and records nothing; nginx writes a buffered access log.",
+        "Row 2's answers are not the same work: on `/static/` (no CORS rule covers it) Hono's \
+         answers carry neither `X-Request-Id` nor `RateLimit` headers. Its request-id and \
+         rate-limit middleware put them on the context, and the response its cache middleware \
+         (or the proxy) returns is sent without them (seen with curl, hit and miss alike). Ours \
+         sends both on every answer, as the policy asks, plus `Cache-Status`.",
         "The origin alone answers the same requests with no policy: the OPTIONS of row 3 gets its \
          405, the others 200.",
     ]
