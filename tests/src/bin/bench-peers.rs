@@ -307,9 +307,14 @@ fn run(args: &Args) -> Result<()> {
         ],
     };
 
+    let out = if args.out.is_absolute() {
+        args.out.clone()
+    } else {
+        root.join(&args.out)
+    };
     let report = Report {
         date: command_line("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
-        commit: commit(&root),
+        commit: commit(&root, &out),
         machine: machine(
             &load_at_start,
             &std::fs::read_to_string("/proc/loadavg").unwrap_or_default(),
@@ -342,11 +347,6 @@ fn run(args: &Args) -> Result<()> {
         notes: notes(),
     };
     println!("{}", report.table());
-    let out = if args.out.is_absolute() {
-        args.out.clone()
-    } else {
-        root.join(&args.out)
-    };
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -852,7 +852,9 @@ fn command_line(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
-fn commit(root: &Path) -> String {
+/// HEAD, and whether the tree differs from it anywhere but in `out` (the previous run's document,
+/// which this run replaces).
+fn commit(root: &Path, out: &Path) -> String {
     let head = command_line(
         "git",
         &[
@@ -870,7 +872,10 @@ fn commit(root: &Path) -> String {
             "status",
             "--porcelain",
             "--untracked-files=no",
+            "--",
+            ".",
         ])
+        .arg(format!(":(exclude){}", out.display()))
         .output()
         .is_ok_and(|o| !o.stdout.is_empty());
     if dirty {
