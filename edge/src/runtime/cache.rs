@@ -316,7 +316,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 if let Some(not_modified) = not_modified(&response, req, age, &status) {
                     return Lookup::Hit(Reply::Made(not_modified));
                 }
-                return Lookup::Hit(serve(req, &response, &facts, age, status));
+                return Lookup::Hit(serve(req, response, &facts, age, status));
             }
             Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, meta) => {
                 let (client, keep) = tee_response(&response);
@@ -333,7 +333,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 );
                 let status =
                     CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
-                return Lookup::Hit(serve(req, &client, &facts, age, status));
+                return Lookup::Hit(serve(req, client, &facts, age, status));
             }
             // Invalidated by an unsafe request: a miss.
             Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
@@ -375,7 +375,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 {
                     return Lookup::Hit(serve(
                         req,
-                        &response,
+                        response,
                         &facts,
                         age,
                         CacheStatus::hit(ttl.as_secs() as i64).collapsed(),
@@ -568,7 +568,7 @@ impl StoredFacts {
 /// finishing step, with these edits and its own, in one crossing ([`Incoming::defer_edits`]).
 fn serve(
     req: &Incoming,
-    stored: &Response,
+    stored: Response,
     facts: &StoredFacts,
     age: Duration,
     status: CacheStatus,
@@ -603,7 +603,7 @@ fn serve(
     };
     req.defer_edits(&drop, &set, carried);
     Reply::Restored(Restored {
-        stored: Clone::clone(stored),
+        stored,
         status: code,
         with_body,
     })
@@ -858,7 +858,7 @@ pub fn complete(
             .detail("stale-if-error");
         return Ok(serve(
             req,
-            response,
+            Clone::clone(response),
             &StoredFacts::read(response),
             meta.age(now),
             s,
