@@ -86,6 +86,15 @@ function build(policy, env) {
   const app = new Hono();
 
   app.use(timing({ totalDescription: "edge" }));
+  // Headers a middleware sets before `next()` (request-id's, the rate limiter's RateLimit) wait
+  // in a side list that Hono merges only into a response it makes itself, or into one set after
+  // `c.res` was first read. A Response returned as it is (the cache's hit, the proxy's answer)
+  // went out without them wherever no CORS rule had read `c.res` first (/static/): reading it
+  // here puts them on every answer, as the policy (and ours) does.
+  app.use(async (c, next) => {
+    void c.res;
+    await next();
+  });
   app.use(requestId());
 
   // Request filter: CORS (preflights are answered here, before any rate limit) ...
