@@ -248,6 +248,29 @@ fn v8_flags_field(flags: &[String]) -> String {
         .collect();
     format!("[{}]", quoted.join(", "))
 }
+
+/// A Cache API for raw workerd: `bench/cache/cache.js` (an in-memory shared cache speaking
+/// workerd's cache protocol) copied beside the config in `state`, and the config's parts that
+/// serve it: a services entry, the worker that runs it, and the field a worker names it with.
+/// All empty without `cache`: the worker then has no Cache API, as in raw workerd by default.
+fn cache_service(cache: bool, state: &Path) -> Result<(String, String, String)> {
+    if !cache {
+        return Ok(Default::default());
+    }
+    let source = root().join("bench/cache/cache.js");
+    std::fs::copy(&source, state.join("cache.js"))
+        .with_context(|| format!("copying {}", source.display()))?;
+    Ok((
+        r#"(name = "cache", worker = .cache),"#.to_owned(),
+        r#"const cache :Workerd.Worker = (
+  modules = [(name = "cache.js", esModule = embed "cache.js")],
+  compatibilityDate = "2026-04-01",
+);"#
+        .to_owned(),
+        r#"cacheApiOutbound = "cache","#.to_owned(),
+    ))
+}
+
 /// Options of a raw workerd edge.
 #[derive(Debug, Clone, Default)]
 pub struct Workerd {
@@ -263,6 +286,8 @@ pub struct Workerd {
     pub build: Option<PathBuf>,
     /// V8 flags (`--max-semi-space-size=1`); none by default.
     pub v8_flags: Vec<String>,
+    /// Give the worker a Cache API ([`cache_service`]); raw workerd has none by default.
+    pub cache: bool,
 }
 
 /// The built worker, served by `wrangler dev` or raw `workerd`.
@@ -402,6 +427,7 @@ impl Edge {
             (String::new(), String::new())
         };
         let v8_flags = v8_flags_field(&options.v8_flags);
+        let (cache_entry, cache_worker, cache_outbound) = cache_service(options.cache, &state)?;
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -409,12 +435,14 @@ const config :Workerd.Config = (
   services = [
     (name = "edge", worker = .edge),
     {twin_service}
+    {cache_entry}
     (name = "net", network = (allow = ["public", "local"])),
   ],
   sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "edge"){twin_socket}],
 );
 const edge :Workerd.Worker = (
   {modules}
+  {cache_outbound}
   bindings = [{bindings}{object_binding}],
   durableObjectNamespaces = [
     (className = "RateLimiterObject", uniqueKey = "wyn-edge-rate-limiter", enableSql = true),
@@ -426,8 +454,10 @@ const edge :Workerd.Worker = (
 # A second isolate: the same worker, spending the first one's Durable Objects.
 const twin :Workerd.Worker = (
   {modules}
+  {cache_outbound}
   bindings = [{twin_bindings}, (name = "RATE_LIMITER", durableObjectNamespace = (serviceName = "edge", className = "RateLimiterObject")), (name = "CACHE_PURGES", durableObjectNamespace = (serviceName = "edge", className = "PurgeObject")), (name = "METRICS", durableObjectNamespace = (serviceName = "edge", className = "MetricsObject"))],
 );
+{cache_worker}
 "#,
         );
         let config_path = state.join("config.capnp");
@@ -508,6 +538,7 @@ const twin :Workerd.Worker = (
         vars: &[(&str, &str)],
         objects: &[(&str, &str)],
         v8_flags: &[String],
+        cache: bool,
     ) -> Result<Self> {
         let root = root();
         let port = free_port();
@@ -532,12 +563,14 @@ const twin :Workerd.Worker = (
             .iter()
             .map(|(_, class)| format!("(className = \"{class}\", uniqueKey = \"{name}-{class}\")"))
             .collect();
+        let (cache_entry, cache_worker, cache_outbound) = cache_service(cache, &state)?;
         let config = format!(
             r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   v8Flags = {v8_flags},
   services = [
     (name = "main", worker = .main),
+    {cache_entry}
     (name = "net", network = (allow = ["public", "local"])),
   ],
   sockets = [(name = "http", address = "127.0.0.1:{port}", http = (), service = "main")],
@@ -546,10 +579,12 @@ const main :Workerd.Worker = (
   modules = [(name = "worker.js", esModule = embed "worker.js")],
   compatibilityDate = "2026-04-01",
   globalOutbound = "net",
+  {cache_outbound}
   bindings = [{bindings}],
   durableObjectNamespaces = [{namespaces}],
   durableObjectStorage = {OBJECT_STORAGE},
 );
+{cache_worker}
 "#,
             bindings = bindings.join(", "),
             namespaces = namespaces.join(", "),

@@ -1,6 +1,6 @@
-//! `make bench-ab`: variants of our worker side by side with Hono in raw workerd (the cache hit:
-//! wrangler dev, for its Cache API), on one row of
-//! the peer benchmark, in alternating rounds. Where `bench-peers` answers "how do we compare",
+//! `make bench-ab`: variants of our worker side by side with Hono in raw workerd (each with the
+//! bench's cache service as its Cache API), on one row of the peer benchmark, in alternating
+//! rounds. Where `bench-peers` answers "how do we compare",
 //! this answers "did that change help": besides requests/s (noisy on a shared machine) it reports
 //! the workerd process's CPU time per answered request, which other load on the machine moves
 //! far less.
@@ -18,14 +18,14 @@
 #![allow(clippy::print_stderr)]
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
 use wyn_edge_tests::load::Spec;
 use wyn_edge_tests::peers::report::median;
-use wyn_edge_tests::peers::rows::{Expect, Row, Runtime, rows};
+use wyn_edge_tests::peers::rows::{Expect, Row, rows};
 use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
@@ -168,7 +168,6 @@ fn run(args: &Args) -> Result<()> {
         .into_iter()
         .find(|r| r.expect == args.row)
         .context("no such row")?;
-    let wrangler = row.runtime == Runtime::WranglerDev;
 
     let names: &[&'static str] = &["ab-0", "ab-1", "ab-2", "ab-3", "ab-4", "ab-5"];
     ensure!(
@@ -190,44 +189,30 @@ fn run(args: &Args) -> Result<()> {
             token,
             ("EDGE", text.as_str()),
         ];
-        let edge = if wrangler {
-            let config = match &variant.build {
-                Some(build) => Some(wrangler_config_for(&root, &work, name, build)?),
-                None => None,
-            };
-            Edge::start_with_config(names[i], config.as_deref(), &vars)?
-        } else {
-            Edge::start_workerd_with(
-                names[i],
-                &vars,
-                Workerd {
-                    build: variant.build.clone(),
-                    v8_flags: args.v8_flags.clone(),
-                    ..Workerd::default()
-                },
-            )?
-        };
+        let edge = Edge::start_workerd_with(
+            names[i],
+            &vars,
+            Workerd {
+                build: variant.build.clone(),
+                v8_flags: args.v8_flags.clone(),
+                cache: true,
+                ..Workerd::default()
+            },
+        )?;
         contenders.push(contender(format!("ours: {name}"), edge)?);
     }
     let hono_vars = [
         ("ORIGIN_URL", origin.url.as_str()),
         ("POLICY", hono_policy.as_str()),
     ];
-    let hono = if wrangler {
-        Edge::start_with_config(
-            "ab-hono-wrangler",
-            Some(&root.join("bench/hono/wrangler.toml")),
-            &hono_vars,
-        )?
-    } else {
-        Edge::start_workerd_module(
-            "ab-hono",
-            &bundle,
-            &hono_vars,
-            &[("RATE_LIMITER", "DurableObjectRateLimiter")],
-            &args.v8_flags,
-        )?
-    };
+    let hono = Edge::start_workerd_module(
+        "ab-hono",
+        &bundle,
+        &hono_vars,
+        &[("RATE_LIMITER", "DurableObjectRateLimiter")],
+        &args.v8_flags,
+        true,
+    )?;
     contenders.push(contender("Hono".into(), hono)?);
 
     let spec = |addr, duration, rate| Spec {
@@ -319,25 +304,6 @@ fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The repository's wrangler.toml serving another build (its `main` is the only path in it).
-fn wrangler_config_for(root: &Path, work: &Path, name: &str, build: &Path) -> Result<PathBuf> {
-    let text = std::fs::read_to_string(root.join("wrangler.toml"))?;
-    let shipped = "main = \"edge/build/index.js\"";
-    ensure!(
-        text.contains(shipped),
-        "wrangler.toml no longer says {shipped}: teach bench-ab its new shape"
-    );
-    let path = work.join(format!("{name}.wrangler.toml"));
-    std::fs::write(
-        &path,
-        text.replace(
-            shipped,
-            &format!("main = \"{}\"", build.join("index.js").display()),
-        ),
-    )?;
-    Ok(path)
 }
 
 fn contender(name: String, edge: Edge) -> Result<Contender> {

@@ -5,14 +5,14 @@
 //! demo origin:
 //! - **ours**: the built worker (`edge/build`);
 //! - **Hono**: `bench/hono/` (Hono's cors, cache, request-id, timing and proxy, and
-//!   hono-rate-limiter), bundled with the pinned esbuild, served by the same workerd / wrangler;
+//!   hono-rate-limiter), bundled with the pinned esbuild, served by the same workerd;
 //! - **nginx**: `bench/nginx/nginx.conf.template` filled from the policy (`limit_req` per
 //!   `CF-Connecting-IP`, a CORS `map`, `proxy_cache`), one worker process;
 //! - **origin**: the demo origin alone, the floor.
 //!
 //! Rows: a proxied miss, a cache hit, a CORS preflight, a request the rate limiter refuses. The
-//! two workers run in raw workerd, except for the cache-hit row: raw workerd has no Cache API, so
-//! that row runs both under `wrangler dev` (its local Cache API, behind its proxy layers).
+//! two workers run in raw workerd, each given a Cache API by `bench/cache/cache.js` (an
+//! in-memory cache service in the same process; raw workerd has none by default).
 //! Each row is checked on each system before it is measured; see `tests/src/load.rs` for how
 //! load is made and `tests/src/peers/report.rs` for what is written.
 //!
@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use wyn_edge_tests::load::{Outcome, Spec};
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
-use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, Row, Runtime, rows};
+use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, RUNTIME, Row, rows};
 use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
@@ -93,43 +93,25 @@ enum Kind {
 struct System<'a> {
     label: &'static str,
     kind: Kind,
-    workerd: SocketAddr,
-    wrangler: SocketAddr,
-    /// The workers' processes (raw workerd, wrangler dev), whose CPU time a run reads.
-    edges: Option<(&'a Edge, &'a Edge)>,
+    addr: SocketAddr,
+    /// The worker's workerd, whose CPU time a run reads.
+    edge: Option<&'a Edge>,
 }
 
 impl<'a> System<'a> {
-    /// A worker served by raw workerd and by wrangler dev.
-    fn worker(
-        label: &'static str,
-        kind: Kind,
-        workerd: &'a Edge,
-        wrangler: &'a Edge,
-    ) -> Result<Self> {
+    /// A worker served by raw workerd.
+    fn worker(label: &'static str, kind: Kind, edge: &'a Edge) -> Result<Self> {
         Ok(Self {
             label,
             kind,
-            workerd: addr_of(&workerd.url)?,
-            wrangler: addr_of(&wrangler.url)?,
-            edges: Some((workerd, wrangler)),
+            addr: addr_of(&edge.url)?,
+            edge: Some(edge),
         })
     }
 
-    fn addr(&self, runtime: Runtime) -> SocketAddr {
-        match runtime {
-            Runtime::Workerd => self.workerd,
-            Runtime::WranglerDev => self.wrangler,
-        }
-    }
-
     /// CPU time the worker's processes have used so far (`None` for nginx and the origin).
-    fn cpu(&self, runtime: Runtime) -> Option<Duration> {
-        let (workerd, wrangler) = self.edges?;
-        match runtime {
-            Runtime::Workerd => workerd.workerd_cpu(),
-            Runtime::WranglerDev => wrangler.workerd_cpu(),
-        }
+    fn cpu(&self) -> Option<Duration> {
+        self.edge?.workerd_cpu()
     }
 }
 
@@ -170,6 +152,7 @@ fn run(args: &Args) -> Result<()> {
         ],
         Workerd {
             v8_flags: args.v8_flags.clone(),
+            cache: true,
             ..Workerd::default()
         },
     )?;
@@ -184,41 +167,31 @@ fn run(args: &Args) -> Result<()> {
         &hono_vars,
         &hono_objects,
         &args.v8_flags,
-    )?;
-    // Under wrangler dev, ours reads [vars.EDGE] from wrangler.toml itself, as deployed.
-    let ours_wrangler = Edge::start("peers-ours-wrangler", &[("ORIGIN_URL", &origin.url), token])?;
-    let hono_wrangler = Edge::start_with_config(
-        "peers-hono-wrangler",
-        Some(&root.join("bench/hono/wrangler.toml")),
-        &hono_vars,
+        true,
     )?;
     let nginx = start_nginx(&root, &work, &config, origin.addr)?;
     eprintln!(
-        "bench-peers: up in {:.0?}: ours {} / {}, Hono {} / {}, nginx {}",
+        "bench-peers: up in {:.0?}: ours {}, Hono {}, nginx {}",
         started.elapsed(),
         ours_workerd.url,
-        ours_wrangler.url,
         hono_workerd.url,
-        hono_wrangler.url,
         nginx
     );
 
     let systems = [
-        System::worker("ours (wyn-edge)", Kind::Ours, &ours_workerd, &ours_wrangler)?,
-        System::worker("Hono", Kind::Hono, &hono_workerd, &hono_wrangler)?,
+        System::worker("ours (wyn-edge)", Kind::Ours, &ours_workerd)?,
+        System::worker("Hono", Kind::Hono, &hono_workerd)?,
         System {
             label: "nginx",
             kind: Kind::Nginx,
-            workerd: nginx,
-            wrangler: nginx,
-            edges: None,
+            addr: nginx,
+            edge: None,
         },
         System {
             label: "origin alone",
             kind: Kind::Origin,
-            workerd: origin.addr,
-            wrangler: origin.addr,
-            edges: None,
+            addr: origin.addr,
+            edge: None,
         },
     ];
     let rows = rows(args.clients);
@@ -329,7 +302,7 @@ fn run(args: &Args) -> Result<()> {
             .map(|((row, cells), rate)| RowReport {
                 title: row.title.to_owned(),
                 request: row.request_line(),
-                runtime: row.runtime.describe().to_owned(),
+                runtime: RUNTIME.to_owned(),
                 rate: *rate,
                 cells: cells
                     .iter()
@@ -356,7 +329,7 @@ fn run(args: &Args) -> Result<()> {
         out.display(),
         started.elapsed()
     );
-    drop((ours_workerd, hono_workerd, ours_wrangler, hono_wrangler));
+    drop((ours_workerd, hono_workerd));
     // The access log of a run is hundreds of megabytes; nothing reads it afterwards.
     let _ = std::fs::remove_file(work.join("nginx/access.log"));
     Ok(())
@@ -370,7 +343,7 @@ fn spec(
     duration: Duration,
 ) -> Spec {
     Spec {
-        addr: system.addr(row.runtime),
+        addr: system.addr,
         method: row.method.to_owned(),
         path: row.path.to_owned(),
         headers: row.headers.clone(),
@@ -470,7 +443,7 @@ fn measure(
         spec(args, row, system, None, Duration::from_millis(500)).run()?;
     }
     let before = counter.read()?;
-    let cpu_before = system.cpu(row.runtime);
+    let cpu_before = system.cpu();
     let outcome = spec(
         args,
         row,
@@ -480,7 +453,7 @@ fn measure(
     )
     .run()?;
     let cpu_us = cpu_before
-        .zip(system.cpu(row.runtime))
+        .zip(system.cpu())
         .map(|(a, b)| (b - a).as_secs_f64() * 1e6 / outcome.answered().max(1) as f64);
     let after = counter.read()?;
     // The counter's own request counts once.
@@ -549,7 +522,7 @@ fn verify_run(expect: Expect, kind: Kind, outcome: &Outcome, forwarded: u64) -> 
 /// Checks, with single requests, that a row does on a system what its title says; returns the
 /// evidence.
 fn check(client: &reqwest::blocking::Client, row: &Row, system: &System<'_>) -> Result<String> {
-    let addr = system.addr(row.runtime);
+    let addr = system.addr;
     let send = |ip: &str| -> Result<reqwest::blocking::Response> {
         let method = reqwest::Method::from_bytes(row.method.as_bytes())?;
         let mut request = client
@@ -613,7 +586,14 @@ fn check(client: &reqwest::blocking::Client, row: &Row, system: &System<'_>) -> 
             match system.kind {
                 Kind::Ours => ensure!(evidence.contains(";hit"), "Cache-Status: {evidence}"),
                 Kind::Nginx => ensure!(evidence == "HIT", "X-Cache-Status: {evidence}"),
-                _ => {}
+                Kind::Hono => ensure!(evidence == "HIT", "CF-Cache-Status: {evidence}"),
+                Kind::Origin => {}
+            }
+            // The same job: both workers' answers carry the request id and the limit's state.
+            if matches!(system.kind, Kind::Ours | Kind::Hono) {
+                for name in ["x-request-id", "ratelimit"] {
+                    ensure!(!header(&second, name).is_empty(), "a hit without {name}");
+                }
             }
             Ok(format!(
                 "200 from storage (origin count {a:?} twice; {evidence:?}, age {:?})",
@@ -819,7 +799,7 @@ fn oha_run(
     if let Some(rate) = rate {
         cmd.args(["-q", &format!("{rate:.0}"), "--latency-correction"]);
     }
-    cmd.arg(format!("http://{}{}", system.addr(row.runtime), row.path));
+    cmd.arg(format!("http://{}{}", system.addr, row.path));
     let out = cmd.stdin(Stdio::null()).output().context("running oha")?;
     ensure!(
         out.status.success(),
@@ -939,10 +919,6 @@ fn tools(root: &Path, oha: Option<&Path>) -> Vec<(String, String)> {
         ("rustc".into(), command_line("rustc", &["--version"])),
         ("node".into(), command_line("node", &["--version"])),
         (
-            "wrangler".into(),
-            command_line(bin("wrangler"), &["--version"]),
-        ),
-        (
             "workerd".into(),
             command_line(bin("workerd"), &["--version"]),
         ),
@@ -1009,11 +985,12 @@ fn sizes(root: &Path, bundle: &Path) -> Result<Vec<(String, u64, u64)>> {
 
 fn notes() -> Vec<String> {
     [
-        "Runtimes: rows 1, 3 and 4 run both workers in raw workerd (the runtime's own speed). \
-         Raw workerd has no Cache API: ours and Hono find that out once per isolate and proxy \
-         without a cache, while nginx still looks the (no-store) answer up in its cache. Row 2 \
-         needs a cache, so both workers run under `wrangler dev` (its local Cache API), whose \
-         proxy layers cost about 9x: compare the workers with each other there, not with nginx.",
+        "Runtime: every row runs both workers in raw workerd (the runtime's own speed), each \
+         process with a Cache API of the bench's: `bench/cache/cache.js`, a cache service in \
+         memory speaking workerd's cache protocol (`cacheApiOutbound`), the same for both. A \
+         lookup is a subrequest to it in the same process, as miniflare's cache is, without the \
+         proxy, Durable Object and SQLite behind wrangler dev's (about 9x the cost of a hit). \
+         Row 1's answer is `no-store`: all three look it up, then fetch it.",
         "One core each: workerd runs a worker on one thread, nginx runs one worker process, the \
          origin runs on two tokio threads, the load generator on one. The machine has two cores.",
         "Rate limits: ours uses GCRA (governor) per isolate for `local` rules and a Durable Object \
@@ -1035,11 +1012,12 @@ fn notes() -> Vec<String> {
         "Metrics: ours records every request (DDSketch cells in isolate memory, flushed to a \
          Durable Object) and sends Server-Timing; Hono sends Server-Timing (its timing \
          middleware) and records nothing; nginx writes a buffered access log.",
-        "Row 2's answers are not the same work: on `/static/` (no CORS rule covers it) Hono's \
-         answers carry neither `X-Request-Id` nor `RateLimit` headers. Its request-id and \
-         rate-limit middleware put them on the context, and the response its cache middleware \
-         (or the proxy) returns is sent without them (seen with curl, hit and miss alike). Ours \
-         sends both on every answer, as the policy asks, plus `Cache-Status`.",
+        "Hono's `X-Request-Id` and `RateLimit` headers: its request-id and rate-limit \
+         middleware set them before `next()`, and Hono keeps such headers aside, merged only \
+         into a response it makes itself or one set after `c.res` was read. On `/static/` (no \
+         CORS middleware reads `c.res`) the response of its cache or proxy went out without \
+         them. The peer reads `c.res` first, so every answer carries them, as ours do (row 2's \
+         check asks for both).",
         "The origin alone answers the same requests with no policy: the OPTIONS of row 3 gets its \
          405, the others 200.",
     ]
@@ -1143,7 +1121,6 @@ mod tests {
                 Expect::Refused
             ]
         );
-        assert_eq!(rows[1].runtime, Runtime::WranglerDev);
         assert!(matches!(rows[3].clients, Clients::Fixed(_)));
         assert_eq!(
             rows[2].request_line(),

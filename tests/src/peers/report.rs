@@ -277,7 +277,7 @@ impl Report {
         } else {
             format!(
                 "- Raw workerd runs with these V8 flags, the same for both workers (not workerd's \
-                 defaults): `{}`. {age} wrangler dev (the hit row) takes no V8 flags.",
+                 defaults): `{}`. {age}",
                 self.v8_flags.join(" ")
             )
         }
@@ -356,7 +356,7 @@ impl Report {
              workerd runs a worker's objects on the thread that serves its requests; on local \
              disk, the metrics object's SQLite `fsync` after each flush (0.4 to 11 ms, every 2 \
              to 4 s, seen with `strace`) stalled every request in flight, which no production \
-             isolate pays. The objects' CPU still counts. Under wrangler dev they stay on disk."
+             isolate pays. The objects' CPU still counts."
         );
         let _ = writeln!(md, "{}", self.v8_note());
         let _ = writeln!(
@@ -417,8 +417,8 @@ impl Report {
             "Ours divided by the peer, round by round (the two ran seconds apart in each \
              round); each ratio is the median over the rounds, so it can differ from the ratio \
              of the medians above. req/s: above 1 means ours serves more. CPU (the worker \
-             processes' CPU time per request in the req/s runs; under wrangler dev that includes \
-             its proxy layers): below 1 means ours spends less. p50 and p99: below 1 means ours \
+             process's CPU time per request in the req/s runs, its cache service's included): \
+             below 1 means ours spends less. p50 and p99: below 1 means ours \
              answers sooner.\n"
         );
         let _ = write!(md, "| row |");

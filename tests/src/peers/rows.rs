@@ -1,24 +1,11 @@
-//! The four rows both benchmark tools measure: what is sent, from which clients, in which
-//! runtime, and what answer is expected.
+//! The four rows both benchmark tools measure: what is sent, from which clients, and what
+//! answer is expected.
 
 use crate::load::Clients;
 
-/// Where the two workers run for a row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Runtime {
-    Workerd,
-    WranglerDev,
-}
-
-impl Runtime {
-    /// How the report names it.
-    pub fn describe(self) -> &'static str {
-        match self {
-            Self::Workerd => "raw workerd",
-            Self::WranglerDev => "wrangler dev (local Cache API; its proxy layers cost ~9x)",
-        }
-    }
-}
+/// Where the two workers run, every row: raw workerd, each with `bench/cache/cache.js` as its
+/// Cache API (in its own process).
+pub const RUNTIME: &str = "raw workerd (Cache API: bench/cache, in memory)";
 
 /// The answer a row must get.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +23,6 @@ pub struct Row {
     pub path: &'static str,
     pub headers: Vec<(String, String)>,
     pub clients: Clients,
-    pub runtime: Runtime,
     pub expect: Expect,
 }
 
@@ -55,7 +41,6 @@ pub fn rows(clients: u32) -> Vec<Row> {
             path: "/api/health",
             headers: vec![origin.clone()],
             clients: Clients::Rotate(clients),
-            runtime: Runtime::Workerd,
             expect: Expect::Miss,
         },
         Row {
@@ -64,7 +49,6 @@ pub fn rows(clients: u32) -> Vec<Row> {
             path: "/static/app.css",
             headers: vec![],
             clients: Clients::Rotate(clients),
-            runtime: Runtime::WranglerDev,
             expect: Expect::Hit,
         },
         Row {
@@ -80,7 +64,6 @@ pub fn rows(clients: u32) -> Vec<Row> {
                 ),
             ],
             clients: Clients::Rotate(clients),
-            runtime: Runtime::Workerd,
             expect: Expect::Preflight,
         },
         Row {
@@ -89,7 +72,6 @@ pub fn rows(clients: u32) -> Vec<Row> {
             path: "/api/health",
             headers: vec![origin],
             clients: Clients::Fixed(LIMITED_CLIENT.to_owned()),
-            runtime: Runtime::Workerd,
             expect: Expect::Refused,
         },
     ]

@@ -1,6 +1,7 @@
 //! The shared cache through the real worker in wrangler dev (its local Cache API): misses, hits,
 //! keys, stale-while-revalidate, stale-if-error with the origin down, what is never stored,
-//! CORS on stored answers, and purges.
+//! CORS on stored answers, and purges. Misses, hits and variants also in raw workerd with the
+//! peer benchmarks' cache service (`bench/cache/cache.js`), which must behave as a Cache API.
 
 use std::time::{Duration, Instant};
 
@@ -12,7 +13,13 @@ use crate::{Outcome, TOKEN, ensure, stacks};
 
 pub fn trials() -> Vec<Trial> {
     vec![
-        Trial::test("cache::miss_then_hit", miss_then_hit),
+        Trial::test("cache::miss_then_hit", || miss_then_hit(main_edge())),
+        Trial::test("cache::bench_cache_miss_then_hit", || {
+            miss_then_hit(&stacks().bench_cache.url)
+        }),
+        Trial::test("cache::bench_cache_keeps_variants_apart", || {
+            vary_and_rsc_keep_entries_apart(&stacks().bench_cache.url)
+        }),
         Trial::test(
             "cache::tracking_parameters_and_order_share_an_entry",
             tracking_parameters_and_order_share_an_entry,
@@ -22,10 +29,9 @@ pub fn trials() -> Vec<Trial> {
             head_is_answered_from_a_stored_get,
         ),
         Trial::test("cache::never_stored", never_stored),
-        Trial::test(
-            "cache::vary_and_rsc_keep_entries_apart",
-            vary_and_rsc_keep_entries_apart,
-        ),
+        Trial::test("cache::vary_and_rsc_keep_entries_apart", || {
+            vary_and_rsc_keep_entries_apart(main_edge())
+        }),
         Trial::test("cache::stale_while_revalidate", stale_while_revalidate),
         Trial::test("cache::revalidation_with_304", revalidation_with_304),
         Trial::test("cache::stale_if_error_on_5xx", stale_if_error_on_5xx),
@@ -78,8 +84,8 @@ fn cacheable(edge: &str, query: &str) -> String {
     format!("{edge}/api/cacheable?{query}")
 }
 
-fn miss_then_hit() -> Outcome {
-    let url = cacheable(main_edge(), "t=miss-hit&cc=public%2C+s-maxage%3D60");
+fn miss_then_hit(edge: &str) -> Outcome {
+    let url = cacheable(edge, "t=miss-hit&cc=public%2C+s-maxage%3D60");
     let first = client().get(&url).send()?;
     let status = header(&first, "cache-status");
     ensure!(
@@ -183,9 +189,9 @@ fn never_stored() -> Outcome {
     Ok(())
 }
 
-fn vary_and_rsc_keep_entries_apart() -> Outcome {
+fn vary_and_rsc_keep_entries_apart(edge: &str) -> Outcome {
     let url = cacheable(
-        main_edge(),
+        edge,
         "t=vary&cc=public%2C+max-age%3D60&vary=Accept-Language",
     );
     let get = |lang: &str| client().get(&url).header("accept-language", lang).send();
@@ -218,7 +224,7 @@ fn vary_and_rsc_keep_entries_apart() -> Outcome {
         );
     }
     // Next.js: RSC payloads and HTML never share an entry, Vary or not.
-    let page = format!("{}/venues/42", main_edge());
+    let page = format!("{edge}/venues/42");
     for _ in 0..3 {
         let html = client().get(&page).send()?;
         ensure!(

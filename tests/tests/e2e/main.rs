@@ -75,6 +75,8 @@ pub struct Stacks {
     pub dead_port: support::DeadPort,
     pub raw: Edge,
     pub twins: Edge,
+    /// Raw workerd with the peer benchmarks' cache service as its Cache API.
+    pub bench_cache: Edge,
     /// An edge whose origin the cache tests stop and start again.
     pub cache: Edge,
     pub cache_origin: std::sync::Mutex<Option<Origin>>,
@@ -210,6 +212,17 @@ fn start() -> anyhow::Result<Stacks> {
             ..Workerd::default()
         },
     )?;
+    let bench_cache = Edge::start_workerd_with(
+        "bench-cache",
+        &[
+            ("ORIGIN_URL", &main_origin.url),
+            ("EDGE_ADMIN_TOKEN", TOKEN),
+        ],
+        Workerd {
+            cache: true,
+            ..Workerd::default()
+        },
+    )?;
     let join = |h: std::thread::JoinHandle<anyhow::Result<Edge>>| {
         h.join().map_err(|_| anyhow::anyhow!("start panicked"))?
     };
@@ -219,6 +232,7 @@ fn start() -> anyhow::Result<Stacks> {
         broken: join(broken)?,
         raw,
         twins,
+        bench_cache,
         cache: join(cache)?,
         cache_origin: std::sync::Mutex::new(Some(cache_origin)),
         cache_origin_addr,
