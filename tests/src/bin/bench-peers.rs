@@ -143,7 +143,7 @@ fn run(args: &Args) -> Result<()> {
     let origin = Origin::start()?;
     eprintln!("bench-peers: origin at {}", origin.url);
     let token = ("EDGE_ADMIN_TOKEN", "bench-peers-token-0123456789");
-    let ours_workerd = Edge::start_workerd_with(
+    let mut ours_workerd = Edge::start_workerd_with(
         "peers-ours-workerd",
         &[
             ("ORIGIN_URL", origin.url.as_str()),
@@ -161,7 +161,7 @@ fn run(args: &Args) -> Result<()> {
         ("POLICY", hono_policy.as_str()),
     ];
     let hono_objects = [("RATE_LIMITER", "DurableObjectRateLimiter")];
-    let hono_workerd = Edge::start_workerd_module(
+    let mut hono_workerd = Edge::start_workerd_module(
         "peers-hono-workerd",
         &bundle,
         &hono_vars,
@@ -178,22 +178,7 @@ fn run(args: &Args) -> Result<()> {
         nginx
     );
 
-    let systems = [
-        System::worker("ours (wyn-edge)", Kind::Ours, &ours_workerd)?,
-        System::worker("Hono", Kind::Hono, &hono_workerd)?,
-        System {
-            label: "nginx",
-            kind: Kind::Nginx,
-            addr: nginx,
-            edge: None,
-        },
-        System {
-            label: "origin alone",
-            kind: Kind::Origin,
-            addr: origin.addr,
-            edge: None,
-        },
-    ];
+    let rate_systems = systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
     let rows = rows(args.clients);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -205,7 +190,7 @@ fn run(args: &Args) -> Result<()> {
     };
 
     for row in &rows {
-        for system in &systems {
+        for system in &rate_systems {
             let evidence = check(&client, row, system)
                 .with_context(|| format!("checking {} on {}", row.title, system.label))?;
             eprintln!(
@@ -221,12 +206,12 @@ fn run(args: &Args) -> Result<()> {
 
     let mut cells: Vec<Vec<CellRuns>> = rows
         .iter()
-        .map(|_| systems.iter().map(|_| CellRuns::default()).collect())
+        .map(|_| rate_systems.iter().map(|_| CellRuns::default()).collect())
         .collect();
     for round in 1..=args.rounds {
         for (r, row) in rows.iter().enumerate() {
-            for s in peers::order(systems.len(), round) {
-                let system = &systems[s];
+            for s in peers::order(rate_systems.len(), round) {
+                let system = &rate_systems[s];
                 let run = measure(&counter, args, row, system, None)?;
                 eprintln!(
                     "rate    round {round}/{}: {:<22} {:<16} {:>8.0} req/s, {} to the origin",
@@ -250,6 +235,21 @@ fn run(args: &Args) -> Result<()> {
             report::two_digits_down(slowest / 2.0)
         })
         .collect();
+
+    // Equal histories for the latency runs. A worker's tails grow with the requests its process
+    // has served (V8 keeps growing workerd's young generation, so scavenges lengthen), and the
+    // faster worker served more in the rate runs. Both workers start again and serve the same
+    // warm-up, each row at its latency rate, so that every latency run finds the two processes
+    // with the same number of requests behind them. (nginx and the origin have no such heap.)
+    ours_workerd.restart()?;
+    hono_workerd.restart()?;
+    let systems = systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
+    for (r, row) in rows.iter().enumerate() {
+        for system in systems.iter().filter(|s| s.edge.is_some()) {
+            let warm_up = Duration::from_secs(u64::from(args.seconds));
+            spec(args, row, system, Some(rates[r]), warm_up).run()?;
+        }
+    }
     for round in 1..=args.rounds {
         for (r, row) in rows.iter().enumerate() {
             for s in peers::order(systems.len(), round) {
@@ -333,6 +333,31 @@ fn run(args: &Args) -> Result<()> {
     // The access log of a run is hundreds of megabytes; nothing reads it afterwards.
     let _ = std::fs::remove_file(work.join("nginx/access.log"));
     Ok(())
+}
+
+/// The four systems, in the report's order.
+fn systems<'a>(
+    ours: &'a Edge,
+    hono: &'a Edge,
+    nginx: SocketAddr,
+    origin: SocketAddr,
+) -> Result<[System<'a>; 4]> {
+    Ok([
+        System::worker("ours (wyn-edge)", Kind::Ours, ours)?,
+        System::worker("Hono", Kind::Hono, hono)?,
+        System {
+            label: "nginx",
+            kind: Kind::Nginx,
+            addr: nginx,
+            edge: None,
+        },
+        System {
+            label: "origin alone",
+            kind: Kind::Origin,
+            addr: origin,
+            edge: None,
+        },
+    ])
 }
 
 fn spec(

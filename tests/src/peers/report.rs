@@ -265,8 +265,9 @@ impl Report {
              allocates survives the scavenges until a full GC), so scavenges lengthen and a \
              worker's p99 rises with the number of requests its process has served: 33 ms, then \
              62, 118 ... 236 ms over ten 8 s runs of a JS worker that only answers 204. The \
-             faster system serves more requests before the latency runs, so the p99 ratios carry \
-             that too.";
+             faster worker serves more requests in the req/s runs, so both workers' processes \
+             start again before the latency runs and serve the same warm-up: every latency run \
+             finds them with equal histories.";
         if self.v8_flags.is_empty() {
             format!(
                 "- Raw workerd runs with V8's defaults, as workerd ships them. {age} With \
@@ -344,7 +345,8 @@ impl Report {
         let _ = writeln!(
             md,
             "- **p50 / p99 / p99.9**: open loop at the row's rate (half the slowest system's \
-             req/s, the same for every system of the row), {} s per run; each latency counts \
+             req/s, the same for every system of the row), {} s per run, after both workers \
+             restarted and served one run of each row at its rate; each latency counts \
              from when the rate timer released the request, not from when a connection was \
              free to send it (corrected for coordinated omission, as oha's \
              `--latency-correction` does).",
