@@ -88,7 +88,10 @@ impl<'a> UrlParts<'a> {
 
 /// Splits an absolute URL as the runtime hands it over (`scheme://authority/path?query`).
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
-    let (scheme, rest) = url.split_once("://")?;
+    // A scheme has no ':' of its own, so the first one ends it (`split_once("://")` set up a
+    // substring searcher per call, most of this function's cost).
+    let (scheme, rest) = url.split_once(':')?;
+    let rest = rest.strip_prefix("//")?;
     let (authority, path_and_query) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => rest.split_at(i),
         Some(_) => return None,
@@ -104,6 +107,40 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
     })
 }
 
+/// Where a URL's scheme, authority and path-and-query lie in it: split once, read many times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlSpans {
+    scheme: (usize, usize),
+    authority: (usize, usize),
+    path_and_query: (usize, usize),
+}
+
+impl UrlSpans {
+    /// `None` for a URL that does not split, or has no path (the runtime always gives both).
+    pub fn of(url: &str) -> Option<Self> {
+        let parts = split_url(url)?;
+        // Each part is a slice of `url`, except the "/" supplied for a URL without a path.
+        let span = |part: &str| {
+            let start = (part.as_ptr() as usize).checked_sub(url.as_ptr() as usize)?;
+            let end = start + part.len();
+            (url.get(start..end) == Some(part)).then_some((start, end))
+        };
+        Some(Self {
+            scheme: span(parts.scheme)?,
+            authority: span(parts.authority)?,
+            path_and_query: span(parts.path_and_query)?,
+        })
+    }
+
+    pub fn parts<'a>(&self, url: &'a str) -> UrlParts<'a> {
+        UrlParts {
+            scheme: &url[self.scheme.0..self.scheme.1],
+            authority: &url[self.authority.0..self.authority.1],
+            path_and_query: &url[self.path_and_query.0..self.path_and_query.1],
+        }
+    }
+}
+
 /// The upstream URL for a request: the origin (no trailing slash) followed by the request's path
 /// and query.
 pub fn upstream_url(origin: &str, path_and_query: &str) -> String {
@@ -116,6 +153,25 @@ pub fn upstream_url(origin: &str, path_and_query: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_spans_read_back_what_split_url_splits() {
+        for url in [
+            "https://wyn.app/api/venues?page=2",
+            "http://127.0.0.1:8787/",
+            "https://wyn.app/a#frag",
+            "https://wyn.app?q=1",
+        ] {
+            let spans = UrlSpans::of(url);
+            assert_eq!(spans.map(|s| s.parts(url)), split_url(url), "{url}");
+        }
+        // No path: split_url supplies "/", which is not in the URL, so there are no spans.
+        assert_eq!(UrlSpans::of("https://wyn.app"), None);
+        assert_eq!(split_url("https://wyn.app").unwrap().path_and_query, "/");
+        assert_eq!(UrlSpans::of("wyn.app/x"), None);
+        assert_eq!(split_url("https:/wyn.app/x"), None);
+        assert_eq!(split_url("://wyn.app/x"), None);
+    }
 
     #[test]
     fn connection_tokens_are_trimmed_lowercased_and_bounded() {

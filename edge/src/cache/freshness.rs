@@ -612,12 +612,15 @@ fn plainly_fresh(
             }
         }
     }
-    if policy.is_stale(now) {
+    // Stale exactly when no time is left to live (`max_age <= age`): one reading of the policy's
+    // lifetime instead of two.
+    let ttl = policy.time_to_live(now);
+    if ttl.is_zero() {
         return None;
     }
     Some(Verdict::Fresh {
         age: policy.age(now),
-        ttl: policy.time_to_live(now),
+        ttl,
     })
 }
 

@@ -164,10 +164,17 @@ pub fn vary_names(vary: Option<&str>) -> Option<Vec<String>> {
 
 /// The Cache API URL of a key under a purge generation.
 pub fn storage_url(key: &str, generation: u64) -> String {
-    format!(
-        "{STORAGE_HOST}/{generation}/{}",
-        hex(&sha256(key.as_bytes()))
-    )
+    storage_url_of_hash(&key_hash(key), generation)
+}
+
+/// The key's SHA-256 in hex: the part of [`storage_url`] worth keeping between requests.
+pub fn key_hash(key: &str) -> String {
+    hex(&sha256(key.as_bytes()))
+}
+
+/// [`storage_url`] from the key's [`key_hash`].
+pub fn storage_url_of_hash(hash: &str, generation: u64) -> String {
+    format!("{STORAGE_HOST}/{generation}/{hash}")
 }
 
 /// SHA-256 of some bytes.

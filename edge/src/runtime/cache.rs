@@ -66,6 +66,33 @@ thread_local! {
 /// How long a key whose answer could not be stored is not coalesced.
 const PASS_FOR_MS: f64 = 60_000.0;
 
+thread_local! {
+    /// Keys' hashes, by key: every lookup hashes one or two keys, and the same ones again and
+    /// again (SHA-256 of a few hundred bytes was a tenth of a hit's own wasm time).
+    static HASHES: RefCell<lru::LruCache<String, String>> =
+        RefCell::new(lru::LruCache::new(NonZeroUsize::new(4_096).unwrap_or(NonZeroUsize::MIN)));
+}
+
+/// Longest key [`HASHES`] keeps (4,096 of them: at most 2.3 MB with their hashes).
+const MAX_REMEMBERED_KEY: usize = 512;
+
+/// [`key::storage_url`], its hash remembered.
+fn storage_url(key: &str, generation: u64) -> String {
+    HASHES.with(|h| {
+        let mut h = h.borrow_mut();
+        if let Some(hash) = h.get(key) {
+            return key::storage_url_of_hash(hash, generation);
+        }
+        let hash = key::key_hash(key);
+        let url = key::storage_url_of_hash(&hash, generation);
+        // Bounded in bytes too: a client may send long URLs, each its own key.
+        if key.len() <= MAX_REMEMBERED_KEY {
+            h.put(key.to_owned(), hash);
+        }
+        url
+    })
+}
+
 fn passes(primary: &str, now_ms: f64) -> bool {
     PASS.with(|p| {
         p.borrow_mut()
@@ -253,13 +280,13 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         |n| req.header(n),
     );
     let generation = purges::generation(settings, env, &path, req.started_ms).await;
-    let primary_url = key::storage_url(&primary, generation);
+    let primary_url = storage_url(&primary, generation);
 
     let known_vary = VARY.with(|v| v.borrow_mut().get(&primary).cloned());
     let mut found = None;
     let mut vary = known_vary.clone().unwrap_or_default();
     let first_url = match &known_vary {
-        Some(names) => key::storage_url(
+        Some(names) => storage_url(
             &key::variant(&primary, names, |n| req.header(n)),
             generation,
         ),
@@ -274,7 +301,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                     manifest_seen = true;
                     vary = key::vary_names(Some(names)).unwrap_or_default();
                     VARY.with(|v| v.borrow_mut().put(primary.clone(), vary.clone()));
-                    let variant_url = key::storage_url(
+                    let variant_url = storage_url(
                         &key::variant(&primary, &vary, |n| req.header(n)),
                         generation,
                     );
@@ -363,7 +390,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
             let names = VARY
                 .with(|v| v.borrow_mut().get(&primary).cloned())
                 .unwrap_or_default();
-            let url = key::storage_url(
+            let url = storage_url(
                 &key::variant(&primary, &names, |n| req.header(n)),
                 generation,
             );
@@ -453,8 +480,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
                 |_| None,
             );
             let generation = purges::generation(settings, env, &path, req.started_ms).await;
-            let _ =
-                Settle::new(cache.delete_with_str(&key::storage_url(&primary, generation))).await;
+            let _ = Settle::new(cache.delete_with_str(&storage_url(&primary, generation))).await;
         }
     }
 }
@@ -741,7 +767,7 @@ impl<'a> Place<'a> {
         vary: &'a [String],
         header: impl Fn(&str) -> Option<String>,
     ) -> Self {
-        let variant_url = key::storage_url(&key::variant(primary, vary, header), generation);
+        let variant_url = storage_url(&key::variant(primary, vary, header), generation);
         Self {
             primary,
             generation,
@@ -796,7 +822,7 @@ fn store(
         init.set_headers(&h);
         Response::new_with_opt_str_and_init(None, &init).ok()
     });
-    let primary_url = key::storage_url(primary, generation);
+    let primary_url = storage_url(primary, generation);
     super::wait_until(ctx, async move {
         if let Some(Some(m)) = manifest {
             let _ = Settle::new(cache.put_with_str(&primary_url, &m)).await;

@@ -76,6 +76,8 @@ pub struct Incoming {
     /// The request method, as sent.
     pub method: String,
     url: String,
+    /// Where [`Incoming::url`]'s parts lie in `url`, split once: many phases ask.
+    url_parts: Option<forwarding::UrlSpans>,
     /// The request id: the client's if well formed, else a new UUID.
     pub request_id: String,
     /// When the edge received the request, in ms since the epoch.
@@ -141,9 +143,11 @@ impl Incoming {
                 value("origin").is_some(),
                 value("access-control-request-method").is_some(),
             );
+        let url_parts = forwarding::UrlSpans::of(&url);
         Self {
             method,
             url,
+            url_parts,
             headers: raw.headers(),
             raw,
             request_id,
@@ -181,11 +185,14 @@ impl Incoming {
 
     /// The URL split into scheme, authority and path; the runtime always gives an absolute URL.
     pub fn url(&self) -> forwarding::UrlParts<'_> {
-        forwarding::split_url(&self.url).unwrap_or(forwarding::UrlParts {
-            scheme: "https",
-            authority: "",
-            path_and_query: "/",
-        })
+        match &self.url_parts {
+            Some(spans) => spans.parts(&self.url),
+            None => forwarding::split_url(&self.url).unwrap_or(forwarding::UrlParts {
+                scheme: "https",
+                authority: "",
+                path_and_query: "/",
+            }),
+        }
     }
 
     /// The request path, without the query.
