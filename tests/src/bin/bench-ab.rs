@@ -246,8 +246,16 @@ fn run(args: &Args) -> Result<()> {
                 Expect::Refused => 429,
                 Expect::Hit => 200,
             };
+            // The 429 row, like bench-peers: the limiters keep letting their rate through, and
+            // Hono's fixed window lets a whole limit through when it turns ({200: 600, 429:
+            // 43,473} in one 5 s run).
+            let share = if row.expect == Expect::Refused {
+                0.9
+            } else {
+                0.99
+            };
             ensure!(
-                outcome.share(expected) > 0.99 && outcome.errors * 1000 <= outcome.answered(),
+                outcome.share(expected) > share && outcome.errors * 1000 <= outcome.answered(),
                 "{}: expected {expected} answers, got {:?} and {} failed",
                 c.name,
                 outcome.statuses,
