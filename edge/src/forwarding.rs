@@ -132,6 +132,7 @@ impl UrlSpans {
         })
     }
 
+    /// The parts of `url`, the URL these spans were taken from.
     pub fn parts<'a>(&self, url: &'a str) -> UrlParts<'a> {
         UrlParts {
             scheme: &url[self.scheme.0..self.scheme.1],
