@@ -240,22 +240,10 @@ fn run(args: &Args) -> Result<()> {
             let outcome = spec(c.addr, Duration::from_secs(args.seconds), args.rate).run()?;
             let cpu = c.edge.workerd_cpu().context("reading workerd's CPU time")? - before;
             let rss_after = c.edge.workerd_rss().unwrap_or(0);
-            let expected = match row.expect {
-                Expect::Miss => 200,
-                Expect::Preflight => 204,
-                Expect::Refused => 429,
-                Expect::Hit => 200,
-            };
-            // The 429 row, like bench-peers: the limiters keep letting their rate through, and
-            // Hono's fixed window lets a whole limit through when it turns ({200: 600, 429:
-            // 43,473} in one 5 s run).
-            let share = if row.expect == Expect::Refused {
-                0.9
-            } else {
-                0.99
-            };
+            let expected = row.expect.status();
             ensure!(
-                outcome.share(expected) > share && outcome.errors * 1000 <= outcome.answered(),
+                outcome.share(expected) >= row.expect.min_share()
+                    && outcome.errors * 1000 <= outcome.answered(),
                 "{}: expected {expected} answers, got {:?} and {} failed",
                 c.name,
                 outcome.statuses,

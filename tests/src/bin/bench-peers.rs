@@ -513,33 +513,31 @@ fn verify_run(expect: Expect, kind: Kind, outcome: &Outcome, forwarded: u64) -> 
         return Ok(());
     }
     let n = answered as f64;
+    ensure!(
+        outcome.share(expect.status()) >= expect.min_share(),
+        "{expect:?}: {} % of the answers are {}, fewer than {} %",
+        outcome.share(expect.status()) * 100.0,
+        expect.status(),
+        expect.min_share() * 100.0
+    );
     match expect {
         Expect::Miss => {
-            ensure!(outcome.share(200) >= 0.999, "a miss row answers 200");
             ensure!(
                 forwarded as f64 >= 0.99 * n,
                 "a miss row reaches the origin every time"
             );
         }
         Expect::Hit => {
-            ensure!(outcome.share(200) >= 0.999, "a hit row answers 200");
             ensure!(
                 forwarded as f64 <= 0.001 * n + 5.0,
                 "a hit row must not reach the origin"
             );
         }
         Expect::Preflight => {
-            ensure!(outcome.share(204) >= 0.999, "a preflight row answers 204");
             ensure!(forwarded == 0, "a preflight never reaches the origin");
         }
-        Expect::Refused => {
-            // Not 100 %: the limiters keep letting their rate through (10 a second for the
-            // shipped `api` rule), and a fixed window lets a whole limit through when it turns.
-            ensure!(
-                outcome.share(429) >= 0.9,
-                "a rate-limited row answers 429 (at least 90 %)"
-            );
-        }
+        // Only the share above: the limited client's rate still reaches the origin.
+        Expect::Refused => {}
     }
     Ok(())
 }
