@@ -6,12 +6,17 @@
 let hopByHop = [];
 let clientMayNotSet = [];
 let prefetch = [];
+let prefetchUnlessOptions = [];
 
-/** Once per isolate: the header lists of `forwarding`, and those every request reads. */
-export function configure(hop, client, prefetched) {
+/**
+ * Once per isolate: the header lists of `forwarding`, those every request reads, and how many of
+ * them (the first) a request other than `OPTIONS` reads.
+ */
+export function configure(hop, client, prefetched, unlessOptions) {
   hopByHop = hop.split("\n");
   clientMayNotSet = client.split("\n");
   prefetch = prefetched.split("\n");
+  prefetchUnlessOptions = prefetch.slice(0, unlessOptions);
 }
 
 function valuesOf(headers, list) {
@@ -30,7 +35,9 @@ export function values(headers, names) {
 
 /** The request's method, URL and the values of the prefetched headers, "\n"-joined. */
 export function requestFacts(request) {
-  return request.method + "\n" + request.url + "\n" + valuesOf(request.headers, prefetch);
+  const method = request.method;
+  const names = method === "OPTIONS" ? prefetch : prefetchUnlessOptions;
+  return method + "\n" + request.url + "\n" + valuesOf(request.headers, names);
 }
 
 function applyEdits(headers, drop, set) {
@@ -55,10 +62,12 @@ export function edit(headers, drop, set) {
  * string or null. Throws when the runtime refuses the status.
  */
 export function makeResponse(status, body, pairs, drop, set) {
-  const headers = new Headers();
+  // Written into the response's own headers: a `Headers` passed as init would be copied.
+  const response = new Response(body, { status });
+  const headers = response.headers;
   applyEdits(headers, "", pairs);
   applyEdits(headers, drop, set);
-  return new Response(body, { status, headers });
+  return response;
 }
 
 /** Failure codes `forward` rejects with. */

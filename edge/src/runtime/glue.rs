@@ -17,9 +17,15 @@ use web_sys::{Headers, Request, Response};
 
 #[wasm_bindgen(module = "/src/runtime/glue.js")]
 extern "C" {
-    /// Hands `glue.js` the hop-by-hop and client-only header lists, and the headers
-    /// [`request_facts`] reads, once per isolate.
-    pub fn configure(hop_by_hop: &str, client_may_not_set: &str, prefetched: &str);
+    /// Hands `glue.js` the hop-by-hop and client-only header lists, the headers
+    /// [`request_facts`] reads, and how many of them (the first) it reads unless the method is
+    /// `OPTIONS`, once per isolate.
+    pub fn configure(
+        hop_by_hop: &str,
+        client_may_not_set: &str,
+        prefetched: &str,
+        unless_options: usize,
+    );
     /// The values of `names` in `headers`.
     pub fn values(headers: &Headers, names: &str) -> String;
     /// The request's method, URL and the values of the prefetched headers.

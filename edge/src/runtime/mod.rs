@@ -57,15 +57,20 @@ pub(crate) const PREFETCH: [&str; 19] = [
     "authorization",
     "cookie",
     "if-none-match",
-    "access-control-request-method",
-    "access-control-request-headers",
-    "access-control-request-private-network",
     "rsc",
     "next-router-state-tree",
     "next-router-prefetch",
     "next-router-segment-prefetch",
     "next-url",
+    // Last: only a preflight reads them, so only an `OPTIONS` fetches them up front.
+    "access-control-request-method",
+    "access-control-request-headers",
+    "access-control-request-private-network",
 ];
+
+/// How many of [`PREFETCH`] a request other than `OPTIONS` fetches up front (the rest are read
+/// if something asks).
+pub(crate) const PREFETCH_UNLESS_OPTIONS: usize = PREFETCH.len() - 3;
 
 /// What the pipeline knows about the request it is handling.
 pub struct Incoming {
@@ -86,7 +91,8 @@ pub struct Incoming {
     pub connecting_ip: Option<String>,
     preflight: bool,
     replay: std::cell::RefCell<Option<Vec<u8>>>,
-    /// The [`PREFETCH`] headers' values, in that order.
+    /// The values of the [`PREFETCH`] headers fetched up front (all for an `OPTIONS`, else the
+    /// first [`PREFETCH_UNLESS_OPTIONS`]), in that order.
     prefetched: Vec<Option<String>>,
     /// Other headers already read, by name (the request's headers never change).
     read: std::cell::RefCell<Vec<(String, Option<String>)>>,
@@ -122,16 +128,22 @@ impl Incoming {
         let mut lines = facts.splitn(3, '\n');
         let method = lines.next().unwrap_or_default().to_owned();
         let url = lines.next().unwrap_or_default().to_owned();
+        let fetched = if method == "OPTIONS" {
+            PREFETCH.len()
+        } else {
+            PREFETCH_UNLESS_OPTIONS
+        };
         let mut prefetched: Vec<Option<String>> =
             glue::split_values(lines.next().unwrap_or_default())
                 .map(|v| v.map(str::to_owned))
+                .take(fetched)
                 .collect();
-        prefetched.resize(PREFETCH.len(), None);
+        prefetched.resize(fetched, None);
         let value = |name: &str| {
             PREFETCH
                 .iter()
                 .position(|n| *n == name)
-                .and_then(|i| prefetched[i].as_deref())
+                .and_then(|i| prefetched.get(i)?.as_deref())
         };
         let request_id =
             request_id::accept(value(REQUEST_ID_HEADER)).map_or_else(random_uuid, str::to_owned);
@@ -204,8 +216,12 @@ impl Incoming {
     /// request whatever asks for it (the rate limits, the cache key, the freshness check and the
     /// upstream filter all may).
     pub fn header(&self, name: &str) -> Option<String> {
-        if let Some(i) = PREFETCH.iter().position(|n| *n == name) {
-            return self.prefetched[i].clone();
+        if let Some(value) = PREFETCH
+            .iter()
+            .position(|n| *n == name)
+            .and_then(|i| self.prefetched.get(i))
+        {
+            return value.clone();
         }
         if let Some((_, value)) = self.read.borrow().iter().find(|(n, _)| n == name) {
             return value.clone();
@@ -255,7 +271,7 @@ impl Incoming {
         PREFETCH
             .iter()
             .position(|n| *n == name)
-            .and_then(|i| self.prefetched[i].as_deref())
+            .and_then(|i| self.prefetched.get(i)?.as_deref())
     }
 
     /// Keeps a body read into memory (to hash it) for the upstream request.

@@ -64,6 +64,7 @@ fn load(env: &Env) -> Settings {
         &HOP_BY_HOP.join("\n"),
         &CLIENT_MAY_NOT_SET.join("\n"),
         &super::PREFETCH.join("\n"),
+        super::PREFETCH_UNLESS_OPTIONS,
     );
     let edge = env.get(EDGE_VAR);
     // Printed one member per line by the runtime's `JSON`, so that a parse error's line names
