@@ -58,15 +58,16 @@ bench: build
 
 ## Ours against Hono and nginx doing the same job with the shipped policy, and the origin alone,
 ## on loopback in one run (installs nginx from Debian and oha from crates.io when missing);
-## prints the table and writes docs/BENCHMARKS.md. About 15 minutes with the defaults; knobs:
+## prints the table and writes docs/BENCHMARKS.md. About 17 minutes with the defaults; knobs:
 ## BENCH_PEERS_ARGS="--seconds 5 --rounds 5 --connections 16 --clients 32768 --out FILE --no-oha".
 bench-peers: build
 	cargo run --quiet --release -p wyn-edge-tests --bin bench-peers -- $(BENCH_PEERS_ARGS)
 
 ## Did a change help? Builds or policies of ours side by side with Hono on one row, alternating
-## (raw workerd; the cache hit under wrangler dev); prints req/s and workerd CPU
-## per request, which a busy machine moves less.
-## BENCH_AB_ARGS="--row preflight|miss|hit|429 --build before=target/before --variant NAME=JSON".
+## (raw workerd, each with the bench's cache service); prints req/s and workerd CPU per request,
+## which a busy machine moves less, and with --rate p50/p99 in open loop.
+## BENCH_AB_ARGS="--row preflight|miss|hit|429 --build before=target/before --variant NAME=JSON
+## --rate REQ_PER_SEC --v8-flag FLAG".
 bench-ab: build
 	cargo run --quiet --release -p wyn-edge-tests --bin bench-ab -- $(BENCH_AB_ARGS)
 
