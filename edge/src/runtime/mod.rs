@@ -72,6 +72,12 @@ pub(crate) const PREFETCH: [&str; 19] = [
 /// if something asks).
 pub(crate) const PREFETCH_UNLESS_OPTIONS: usize = PREFETCH.len() - 3;
 
+/// `name`'s value among those fetched up front; `None` when it was not fetched (not a [`PREFETCH`]
+/// name, or one an `OPTIONS` alone fetches).
+fn prefetched_slot<'a>(prefetched: &'a [Option<String>], name: &str) -> Option<&'a Option<String>> {
+    prefetched.get(PREFETCH.iter().position(|n| *n == name)?)
+}
+
 /// What the pipeline knows about the request it is handling.
 pub struct Incoming {
     /// The runtime's request, whose body is streamed on untouched.
@@ -139,12 +145,7 @@ impl Incoming {
                 .take(fetched)
                 .collect();
         prefetched.resize(fetched, None);
-        let value = |name: &str| {
-            PREFETCH
-                .iter()
-                .position(|n| *n == name)
-                .and_then(|i| prefetched.get(i)?.as_deref())
-        };
+        let value = |name: &str| prefetched_slot(&prefetched, name)?.as_deref();
         let request_id =
             request_id::accept(value(REQUEST_ID_HEADER)).map_or_else(random_uuid, str::to_owned);
         let connecting_ip = value("cf-connecting-ip").map(str::to_owned);
@@ -216,11 +217,7 @@ impl Incoming {
     /// request whatever asks for it (the rate limits, the cache key, the freshness check and the
     /// upstream filter all may).
     pub fn header(&self, name: &str) -> Option<String> {
-        if let Some(value) = PREFETCH
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| self.prefetched.get(i))
-        {
+        if let Some(value) = prefetched_slot(&self.prefetched, name) {
             return value.clone();
         }
         if let Some((_, value)) = self.read.borrow().iter().find(|(n, _)| n == name) {
@@ -268,10 +265,7 @@ impl Incoming {
 
     /// A [`PREFETCH`] header's value.
     fn prefetched(&self, name: &str) -> Option<&str> {
-        PREFETCH
-            .iter()
-            .position(|n| *n == name)
-            .and_then(|i| self.prefetched.get(i)?.as_deref())
+        prefetched_slot(&self.prefetched, name)?.as_deref()
     }
 
     /// Keeps a body read into memory (to hash it) for the upstream request.
