@@ -88,23 +88,7 @@ impl<'a> UrlParts<'a> {
 
 /// Splits an absolute URL as the runtime hands it over (`scheme://authority/path?query`).
 pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
-    // A scheme has no ':' of its own, so the first one ends it (`split_once("://")` set up a
-    // substring searcher per call, most of this function's cost).
-    let (scheme, rest) = url.split_once(':')?;
-    let rest = rest.strip_prefix("//")?;
-    let (authority, path_and_query) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => rest.split_at(i),
-        Some(_) => return None,
-        None => (rest, "/"),
-    };
-    let path_and_query = path_and_query
-        .split_once('#')
-        .map_or(path_and_query, |(p, _)| p);
-    (!scheme.is_empty() && !authority.is_empty()).then_some(UrlParts {
-        scheme,
-        authority,
-        path_and_query,
-    })
+    UrlSpans::of(url).map(|spans| spans.parts(url))
 }
 
 /// Where a URL's scheme, authority and path-and-query lie in it: split once, read many times.
@@ -112,32 +96,46 @@ pub fn split_url(url: &str) -> Option<UrlParts<'_>> {
 pub struct UrlSpans {
     scheme: (usize, usize),
     authority: (usize, usize),
+    /// Empty for a URL without a path, which reads as "/".
     path_and_query: (usize, usize),
 }
 
 impl UrlSpans {
-    /// `None` for a URL that does not split, or has no path (the runtime always gives both).
+    /// `None` for a URL that does not split as [`split_url`] describes.
     pub fn of(url: &str) -> Option<Self> {
-        let parts = split_url(url)?;
-        // Each part is a slice of `url`, except the "/" supplied for a URL without a path.
-        let span = |part: &str| {
-            let start = (part.as_ptr() as usize).checked_sub(url.as_ptr() as usize)?;
-            let end = start + part.len();
-            (url.get(start..end) == Some(part)).then_some((start, end))
+        // A scheme has no ':' of its own, so the first one ends it (`split_once("://")` set up a
+        // substring searcher per call, most of the split's cost).
+        let colon = url.find(':')?;
+        let authority_start = colon + 3;
+        if url.get(colon..authority_start) != Some("://") {
+            return None;
+        }
+        let authority_end = match url[authority_start..].find(['/', '?']) {
+            Some(i) if url.as_bytes()[authority_start + i] == b'/' => authority_start + i,
+            Some(_) => return None,
+            None => url.len(),
         };
-        Some(Self {
-            scheme: span(parts.scheme)?,
-            authority: span(parts.authority)?,
-            path_and_query: span(parts.path_and_query)?,
+        let path_end = url[authority_end..]
+            .find('#')
+            .map_or(url.len(), |i| authority_end + i);
+        (colon > 0 && authority_end > authority_start).then_some(Self {
+            scheme: (0, colon),
+            authority: (authority_start, authority_end),
+            path_and_query: (authority_end, path_end),
         })
     }
 
     /// The parts of `url`, the URL these spans were taken from.
     pub fn parts<'a>(&self, url: &'a str) -> UrlParts<'a> {
+        let path_and_query = &url[self.path_and_query.0..self.path_and_query.1];
         UrlParts {
             scheme: &url[self.scheme.0..self.scheme.1],
             authority: &url[self.authority.0..self.authority.1],
-            path_and_query: &url[self.path_and_query.0..self.path_and_query.1],
+            path_and_query: if path_and_query.is_empty() {
+                "/"
+            } else {
+                path_and_query
+            },
         }
     }
 }
@@ -156,22 +154,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn url_spans_read_back_what_split_url_splits() {
-        for url in [
-            "https://wyn.app/api/venues?page=2",
-            "http://127.0.0.1:8787/",
-            "https://wyn.app/a#frag",
-            "https://wyn.app?q=1",
-        ] {
-            let spans = UrlSpans::of(url);
-            assert_eq!(spans.map(|s| s.parts(url)), split_url(url), "{url}");
-        }
-        // No path: split_url supplies "/", which is not in the URL, so there are no spans.
-        assert_eq!(UrlSpans::of("https://wyn.app"), None);
-        assert_eq!(split_url("https://wyn.app").unwrap().path_and_query, "/");
-        assert_eq!(UrlSpans::of("wyn.app/x"), None);
-        assert_eq!(split_url("https:/wyn.app/x"), None);
-        assert_eq!(split_url("://wyn.app/x"), None);
+    fn url_spans_read_back_their_parts() {
+        let parts = |url| {
+            UrlSpans::of(url).map(|s| {
+                let p = s.parts(url);
+                (p.scheme, p.authority, p.path_and_query)
+            })
+        };
+        assert_eq!(
+            parts("https://wyn.app/api/venues?page=2"),
+            Some(("https", "wyn.app", "/api/venues?page=2"))
+        );
+        assert_eq!(
+            parts("http://127.0.0.1:8787/"),
+            Some(("http", "127.0.0.1:8787", "/"))
+        );
+        assert_eq!(
+            parts("https://wyn.app/a#frag"),
+            Some(("https", "wyn.app", "/a"))
+        );
+        // No path: "/", which is not in the URL.
+        assert_eq!(parts("https://wyn.app"), Some(("https", "wyn.app", "/")));
+        assert_eq!(parts("https://wyn.app?q=1"), None);
+        assert_eq!(parts("wyn.app/x"), None);
+        assert_eq!(parts("https:/wyn.app/x"), None);
+        assert_eq!(parts("://wyn.app/x"), None);
+        assert_eq!(parts("https:\u{e9}/wyn.app/x"), None);
     }
 
     #[test]

@@ -198,14 +198,14 @@ impl Incoming {
 
     /// The URL split into scheme, authority and path; the runtime always gives an absolute URL.
     pub fn url(&self) -> forwarding::UrlParts<'_> {
-        match &self.url_parts {
-            Some(spans) => spans.parts(&self.url),
-            None => forwarding::split_url(&self.url).unwrap_or(forwarding::UrlParts {
+        self.url_parts.map_or(
+            forwarding::UrlParts {
                 scheme: "https",
                 authority: "",
                 path_and_query: "/",
-            }),
-        }
+            },
+            |spans| spans.parts(&self.url),
+        )
     }
 
     /// The request path, without the query.
