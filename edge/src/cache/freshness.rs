@@ -94,7 +94,7 @@ impl Exchange {
 }
 
 /// The version of [`StoredMeta`]'s stored form.
-pub const META_VERSION: u8 = 2;
+pub const META_VERSION: u8 = 3;
 
 /// What is stored beside a response so a later request can be judged without the origin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,6 +120,12 @@ pub struct StoredMeta {
     pub sie_secs: u64,
     /// Whether stale serving is forbidden (`must-revalidate`, `proxy-revalidate`, `no-cache`).
     pub must_revalidate: bool,
+    /// The status the answer is served with again ([`status`](Self::status) is the one the
+    /// policy library was shown).
+    pub served_status: u16,
+    /// The origin's own `Cache-Control`, served again (the stored copy carries the edge's
+    /// retention instead).
+    pub cache_control: Option<String>,
 }
 
 /// [`StoredMeta`] as stored: a JSON array in field order, the version first. Read without field
@@ -139,6 +145,8 @@ struct MetaForm(
     u64,
     u64,
     bool,
+    u16,
+    Option<String>,
 );
 
 impl From<StoredMeta> for MetaForm {
@@ -155,6 +163,8 @@ impl From<StoredMeta> for MetaForm {
             m.swr_secs,
             m.sie_secs,
             m.must_revalidate,
+            m.served_status,
+            m.cache_control,
         )
     }
 }
@@ -177,6 +187,8 @@ impl TryFrom<MetaForm> for StoredMeta {
             swr_secs: f.8,
             sie_secs: f.9,
             must_revalidate: f.10,
+            served_status: f.11,
+            cache_control: f.12,
         })
     }
 }
@@ -439,6 +451,8 @@ pub fn store_with(
             .flatten()
             .unwrap_or(0),
         must_revalidate: no_stale,
+        served_status: ex.status,
+        cache_control: ex.header("cache-control").map(str::to_owned),
     })
 }
 
@@ -514,6 +528,12 @@ impl StoredMeta {
         let extra = if validators { 86_400 } else { 1 };
         Duration::from_millis(self.fresh_for_ms)
             + Duration::from_secs(self.swr_secs.max(self.sie_secs).max(extra))
+    }
+
+    /// The origin's `Vary`, served again (the stored copy has none: variants have keys of their
+    /// own).
+    pub fn vary(&self) -> Option<&str> {
+        header_of(&self.response, "vary")
     }
 
     /// Its age at `now`.

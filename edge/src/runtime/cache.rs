@@ -4,7 +4,9 @@
 //! Entries live in the Cache API (`caches.default`) under `https://wyn-edge.cache/{generation}/
 //! {sha256 of the key}`. A stored copy carries its [`StoredMeta`] in a header, and its
 //! `Cache-Control` is replaced by how long the Cache API must keep it (freshness plus the stale
-//! windows); the original comes back when it is served. A response that varies on request
+//! windows). It is stored as a 200 without `Vary` (the Cache API refuses some statuses, and
+//! bodies on 204s); the original status, `Cache-Control` and `Vary`, kept in the metadata, come
+//! back when it is served. A response that varies on request
 //! headers is stored under its variant key, with a small manifest naming those headers under the
 //! primary key. Concurrent misses for one key in an isolate wait for the first one's fetch, within
 //! their own origin deadline.
@@ -35,12 +37,7 @@ use crate::error::{Culprit, EdgeError};
 use crate::rate_limit::path_pattern::normalize;
 
 const META: &str = "x-wyn-cache-meta";
-const ORIGINAL_CACHE_CONTROL: &str = "x-wyn-cache-cc";
-const ORIGINAL_VARY: &str = "x-wyn-cache-vary";
 const MANIFEST: &str = "x-wyn-cache-vary-manifest";
-/// The stored copy is always a 200 for the Cache API (which refuses some statuses, and bodies on
-/// 204s); the real status waits here.
-const STATUS: &str = "x-wyn-cache-status";
 
 thread_local! {
     /// The Vary names learned per primary key, so most lookups take one Cache API call.
@@ -340,10 +337,10 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
         match stored.judge(&request, now) {
             Verdict::Fresh { age, ttl } if !invalidated(&path, meta) => {
                 let status = CacheStatus::hit(ttl.as_secs() as i64);
-                if let Some(not_modified) = not_modified(&response, req, age, &status) {
+                if let Some(not_modified) = not_modified(&response, meta, req, age, &status) {
                     return Lookup::Hit(Reply::Made(not_modified));
                 }
-                return Lookup::Hit(serve(req, response, &facts, age, status));
+                return Lookup::Hit(serve(req, response, &facts, meta, age, status));
             }
             Verdict::StaleWhileRevalidate { age, stale_by } if !invalidated(&path, meta) => {
                 let (client, keep) = tee_response(&response);
@@ -360,7 +357,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                 );
                 let status =
                     CacheStatus::hit(-stale_secs(stale_by)).detail("stale-while-revalidate");
-                return Lookup::Hit(serve(req, client, &facts, age, status));
+                return Lookup::Hit(serve(req, client, &facts, meta, age, status));
             }
             // Invalidated by an unsafe request: a miss.
             Verdict::Fresh { .. } | Verdict::StaleWhileRevalidate { .. } => {}
@@ -404,6 +401,7 @@ pub async fn lookup(req: &Incoming, settings: &Rc<Settings>, env: &Env, ctx: &Co
                         req,
                         response,
                         &facts,
+                        &stored.meta,
                         age,
                         CacheStatus::hit(ttl.as_secs() as i64).collapsed(),
                     ));
@@ -488,6 +486,7 @@ pub async fn invalidate(req: &Incoming, settings: &Settings, env: &Env, response
 /// A fresh stored answer to a request whose `If-None-Match` names its ETag: 304, no body.
 fn not_modified(
     stored: &Response,
+    meta: &StoredMeta,
     req: &Incoming,
     age: Duration,
     status: &CacheStatus,
@@ -506,14 +505,16 @@ fn not_modified(
         "date",
         "expires",
         "content-location",
-        ORIGINAL_CACHE_CONTROL,
-        ORIGINAL_VARY,
     ] {
         if let Some(v) = header(&stored_headers, name) {
             let _ = headers.set(name, &v);
         }
     }
-    restore(&headers);
+    for (name, value) in originals(meta) {
+        if let Some(v) = value {
+            let _ = headers.set(name, v);
+        }
+    }
     let _ = headers.set("age", &age.as_secs().to_string());
     let _ = headers.set("cache-status", &status.header());
     let init = ResponseInit::new();
@@ -539,25 +540,14 @@ async fn read_small_body(req: &Incoming, max: u64) -> Option<Vec<u8>> {
 struct StoredFacts {
     manifest: Option<String>,
     meta: Option<String>,
-    status: Option<String>,
-    cache_control: Option<String>,
-    vary: Option<String>,
     length: Option<String>,
     allow_origin: bool,
 }
 
 thread_local! {
     /// The stored headers [`StoredFacts`] reads, in one crossing.
-    static STORED_READS: String = [
-        MANIFEST,
-        META,
-        STATUS,
-        ORIGINAL_CACHE_CONTROL,
-        ORIGINAL_VARY,
-        "content-length",
-        "access-control-allow-origin",
-    ]
-    .join("\n");
+    static STORED_READS: String =
+        [MANIFEST, META, "content-length", "access-control-allow-origin"].join("\n");
 }
 
 impl StoredFacts {
@@ -568,9 +558,6 @@ impl StoredFacts {
         Self {
             manifest: next(),
             meta: next(),
-            status: next(),
-            cache_control: next(),
-            vary: next(),
             length: next(),
             allow_origin: next().is_some(),
         }
@@ -596,23 +583,18 @@ fn serve(
     req: &Incoming,
     stored: Response,
     facts: &StoredFacts,
+    meta: &StoredMeta,
     age: Duration,
     status: CacheStatus,
 ) -> Reply {
-    let code = facts
-        .status
-        .as_deref()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| stored.status());
+    let code = meta.served_status;
     let mut drop = glue::Lines::default();
     let mut set = glue::Lines::default();
-    match &facts.cache_control {
-        Some(cc) => set.pair("cache-control", cc),
-        None => drop.push("cache-control"),
-    }
-    match &facts.vary {
-        Some(v) => set.pair("vary", v),
-        None => drop.push("vary"),
+    for (name, value) in originals(meta) {
+        match value {
+            Some(v) => set.pair(name, v),
+            None => drop.push(name),
+        }
     }
     for name in NOTES {
         drop.push(name);
@@ -624,7 +606,7 @@ fn serve(
     let carried = super::Carried {
         cache_status,
         length: facts.length.clone(),
-        vary: facts.vary.clone(),
+        vary: meta.vary().map(str::to_owned),
         allow_origin: facts.allow_origin,
     };
     req.defer_edits(&drop, &set, carried);
@@ -637,18 +619,19 @@ fn serve(
 
 /// The edge's own headers on a stored copy, none of which a client sees. `cf-cache-status` is the
 /// Cache API's note on the lookup, not part of the answer.
-const NOTES: [&str; 5] = [
-    META,
-    ORIGINAL_CACHE_CONTROL,
-    ORIGINAL_VARY,
-    STATUS,
-    "cf-cache-status",
-];
+const NOTES: [&str; 2] = [META, "cf-cache-status"];
 
-/// The stored answer's body under `headers`, with its real status (and no body where the status
-/// allows none).
-fn rebuild(stored: &Response, headers: &Headers) -> Option<Response> {
-    let code = stored_status(stored);
+/// The origin's headers that a stored copy carries in its metadata instead (absent: none).
+fn originals(meta: &StoredMeta) -> [(&'static str, Option<&str>); 2] {
+    [
+        ("cache-control", meta.cache_control.as_deref()),
+        ("vary", meta.vary()),
+    ]
+}
+
+/// The stored answer's body under `headers`, with its real status `code` (and no body where the
+/// status allows none).
+fn rebuild(stored: &Response, code: u16, headers: &Headers) -> Option<Response> {
     let init = ResponseInit::new();
     init.set_status(code);
     init.set_headers(headers);
@@ -658,35 +641,6 @@ fn rebuild(stored: &Response, headers: &Headers) -> Option<Response> {
         stored.body()
     };
     Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init).ok()
-}
-
-/// The status of a stored answer (see [`STATUS`]).
-fn stored_status(stored: &Response) -> u16 {
-    header(&stored.headers(), STATUS)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| stored.status())
-}
-
-fn restore(headers: &Headers) {
-    match header(headers, ORIGINAL_CACHE_CONTROL) {
-        Some(cc) => {
-            let _ = headers.set("cache-control", &cc);
-        }
-        None => {
-            let _ = headers.delete("cache-control");
-        }
-    }
-    match header(headers, ORIGINAL_VARY) {
-        Some(v) => {
-            let _ = headers.set("vary", &v);
-        }
-        None => {
-            let _ = headers.delete("vary");
-        }
-    }
-    for name in NOTES {
-        let _ = headers.delete(name);
-    }
 }
 
 /// Two responses sharing one body stream.
@@ -797,19 +751,12 @@ fn store(
     };
     let (client, stored) = tee_response(response);
     let headers = stored.headers();
-    if let Some(cc) = header(&headers, "cache-control") {
-        let _ = headers.set(ORIGINAL_CACHE_CONTROL, &cc);
-    }
-    if let Some(v) = header(&headers, "vary") {
-        let _ = headers.set(ORIGINAL_VARY, &v);
-        let _ = headers.delete("vary");
-    }
+    let _ = headers.delete("vary");
     let retention = format!("public, max-age={}", meta.retention().as_secs().max(1));
     let _ = headers.set("cache-control", &retention);
     if let Ok(json) = serde_json::to_string(meta) {
         let _ = headers.set(META, &json);
     }
-    let _ = headers.set(STATUS, &response.status().to_string());
     let init = ResponseInit::new();
     init.set_headers(&headers);
     let stored = Response::new_with_opt_readable_stream_and_init(stored.body().as_ref(), &init)
@@ -886,6 +833,7 @@ pub fn complete(
             req,
             Clone::clone(response),
             &StoredFacts::read(response),
+            meta,
             meta.age(now),
             s,
         ));
@@ -981,21 +929,34 @@ fn refresh(
     now: SystemTime,
 ) -> Option<(Response, Option<StoredMeta>)> {
     let merged = Headers::new_with_headers(&stored.headers()).ok()?;
-    for (name, value) in updates {
-        let target = match name.as_str() {
-            // The stored body stays, so what describes it stays too; so does the ETag that
-            // identified it (a 304 naming another one is not about this body).
-            "content-length" | "content-encoding" | "content-range" | "content-md5" | "etag"
-            | "transfer-encoding" | "connection" | "keep-alive" | "set-cookie" => continue,
-            // The stored copy keeps its originals aside; the 304's replace those.
-            "cache-control" => ORIGINAL_CACHE_CONTROL,
-            "vary" => ORIGINAL_VARY,
-            other => other,
-        };
-        let _ = merged.set(target, value);
+    for name in NOTES {
+        let _ = merged.delete(name);
     }
-    let refreshed = rebuild(stored, &merged)?;
-    restore(&refreshed.headers());
+    for (name, value) in originals(meta) {
+        let _ = match value {
+            Some(v) => merged.set(name, v),
+            None => merged.delete(name),
+        };
+    }
+    for (name, value) in updates {
+        // The stored body stays, so what describes it stays too; so does the ETag that
+        // identified it (a 304 naming another one is not about this body).
+        if !matches!(
+            name.as_str(),
+            "content-length"
+                | "content-encoding"
+                | "content-range"
+                | "content-md5"
+                | "etag"
+                | "transfer-encoding"
+                | "connection"
+                | "keep-alive"
+                | "set-cookie"
+        ) {
+            let _ = merged.set(name, value);
+        }
+    }
+    let refreshed = rebuild(stored, meta.served_status, &merged)?;
     let ex = exchange(&meta.method, &meta.url, &meta.request, &refreshed);
     let fresh = freshness::store_with(&ex, ttl, max_object_size, now).ok();
     Some((refreshed, fresh))
@@ -1070,12 +1031,11 @@ fn revalidate_in_background(
         plan.clone(),
         share(ctx),
     );
-    let vary_values: Vec<(String, String)> =
-        key::vary_names(header(&stale.headers(), ORIGINAL_VARY).as_deref())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|n| req.header(&n).map(|v| (n, v)))
-            .collect();
+    let vary_values: Vec<(String, String)> = key::vary_names(meta.vary())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| req.header(&n).map(|v| (n, v)))
+        .collect();
     super::wait_until(ctx, async move {
         let _leader = leader;
         let Ok(response) = super::upstream::settle(fetch).await else {

@@ -167,8 +167,8 @@ pub(super) async fn cors_leak() -> Response {
         .into_response()
 }
 
-/// `GET /api/cacheable?cc=...&etag=...&vary=...&cookie=1`: an answer whose caching headers the
-/// test chooses. `If-None-Match` equal to the ETag gets a 304; a request header
+/// `GET /api/cacheable?cc=...&etag=...&vary=...&status=...&cookie=1`: an answer whose caching
+/// headers (and status, 200 by default) the test chooses. `If-None-Match` equal to the ETag gets a 304; a request header
 /// `x-test-status: 503` makes it fail with that status (a header, so it is not part of any cache
 /// key). The body names the request, so a test can tell a stored answer from a fresh one.
 pub(super) async fn cacheable(request: Request) -> Response {
@@ -212,6 +212,12 @@ pub(super) async fn cacheable(request: Request) -> Response {
     let rsc = headers.contains_key("rsc");
     let mut response = Json(json!({ "query": query, "lang": lang, "rsc": rsc, "at_ms": now_ms() }))
         .into_response();
+    if let Some(status) = param("status")
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+    {
+        *response.status_mut() = status;
+    }
     let h = response.headers_mut();
     for (name, value) in [
         ("cache-control", param("cc")),

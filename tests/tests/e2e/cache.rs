@@ -32,6 +32,10 @@ pub fn trials() -> Vec<Trial> {
         Trial::test("cache::vary_and_rsc_keep_entries_apart", || {
             vary_and_rsc_keep_entries_apart(main_edge())
         }),
+        Trial::test(
+            "cache::stored_answers_come_back_as_the_origin_sent_them",
+            stored_answers_come_back_as_the_origin_sent_them,
+        ),
         Trial::test("cache::stale_while_revalidate", stale_while_revalidate),
         Trial::test("cache::revalidation_with_304", revalidation_with_304),
         Trial::test("cache::stale_if_error_on_5xx", stale_if_error_on_5xx),
@@ -107,9 +111,7 @@ fn miss_then_hit(edge: &str) -> Outcome {
         hit.headers()
     );
     ensure!(
-        !hit.headers()
-            .keys()
-            .any(|k| k.as_str().starts_with("x-wyn-cache")),
+        !leaks_metadata(&hit),
         "metadata leaked: {:?}",
         hit.headers()
     );
@@ -242,6 +244,71 @@ fn vary_and_rsc_keep_entries_apart(edge: &str) -> Outcome {
     Ok(())
 }
 
+/// Whether the edge's own notes on a stored copy reached the client.
+fn leaks_metadata(resp: &Response) -> bool {
+    resp.headers()
+        .keys()
+        .any(|k| k.as_str().starts_with("x-wyn-cache"))
+}
+
+fn stored_answers_come_back_as_the_origin_sent_them() -> Outcome {
+    // 422 with explicit freshness may be stored (RFC 9111 §3); it is kept as a 200 without
+    // `Vary` and with the edge's retention `Cache-Control`, which none of its answers show.
+    let url = cacheable(
+        main_edge(),
+        "t=own&cc=public%2C+s-maxage%3D60&etag=v7&vary=Accept-Language&status=422",
+    );
+    let first = client().get(&url).send()?;
+    ensure!(first.status() == 422, "origin: {}", first.status());
+    let status = header(&first, "cache-status");
+    ensure!(status.ends_with(";stored"), "first: {status}");
+    let hit = get_hit(&url)?;
+    ensure!(hit.status() == 422, "hit: {}", hit.status());
+    ensure!(
+        header(&hit, "cache-control") == "public, s-maxage=60",
+        "{:?}",
+        hit.headers()
+    );
+    ensure!(
+        header(&hit, "vary")
+            .split(',')
+            .any(|v| v.trim().eq_ignore_ascii_case("accept-language")),
+        "the origin's Vary: {:?}",
+        hit.headers()
+    );
+    ensure!(
+        !leaks_metadata(&hit),
+        "metadata leaked: {:?}",
+        hit.headers()
+    );
+    let not_modified = client()
+        .get(&url)
+        .header("if-none-match", "\"v7\"")
+        .send()?;
+    ensure!(
+        not_modified.status() == 304,
+        "a fresh hit whose ETag the client has: {}",
+        not_modified.status()
+    );
+    ensure!(
+        header(&not_modified, "cache-status").starts_with("wyn-edge;hit"),
+        "{:?}",
+        not_modified.headers()
+    );
+    ensure!(
+        header(&not_modified, "cache-control") == "public, s-maxage=60"
+            && header(&not_modified, "etag") == "\"v7\"",
+        "{:?}",
+        not_modified.headers()
+    );
+    ensure!(
+        !leaks_metadata(&not_modified),
+        "metadata leaked: {:?}",
+        not_modified.headers()
+    );
+    Ok(())
+}
+
 fn stale_while_revalidate() -> Outcome {
     let url = cacheable(
         main_edge(),
@@ -289,6 +356,11 @@ fn revalidation_with_304() -> Outcome {
         resp.status() == 200,
         "the client gets the stored answer, not the 304: {}",
         resp.status()
+    );
+    ensure!(
+        header(&resp, "cache-control") == "public, s-maxage=1" && !leaks_metadata(&resp),
+        "the refreshed answer's own headers: {:?}",
+        resp.headers()
     );
     ensure!(body(resp)? == first, "revalidated answer differs");
     Ok(())

@@ -381,9 +381,34 @@ fn metadata_round_trips_as_json() {
     assert_eq!(serde_json::from_str::<StoredMeta>(&text).unwrap(), meta);
     assert_eq!((meta.swr_secs, meta.sie_secs), (60, 300));
     assert!(
-        text.starts_with("[2,"),
+        text.starts_with("[3,"),
         "stored as an array, version first: {text}"
     );
+}
+
+#[test]
+fn metadata_keeps_what_is_served_again_as_the_origin_sent_it() {
+    // A route TTL rewrites the policy's Cache-Control and an unlisted status is shown to the
+    // library as 200: the client still gets the origin's own header and status.
+    let e = Exchange::get(
+        "https://wyn.app/a",
+        &[],
+        422,
+        &[
+            ("cache-control", "max-age=5, Public"),
+            ("vary", "accept-language"),
+        ],
+    );
+    let meta = store(&e, Some(Duration::from_secs(60)), t0()).unwrap();
+    assert_eq!(meta.status, 200);
+    assert_eq!(meta.served_status, 422);
+    assert_eq!(meta.cache_control.as_deref(), Some("max-age=5, Public"));
+    assert_eq!(meta.vary(), Some("accept-language"));
+    let text = serde_json::to_string(&meta).unwrap();
+    assert_eq!(Stored::parse(&text).unwrap().meta, meta);
+    let bare = Exchange::get("https://wyn.app/b", &[], 200, &[]);
+    let bare = store(&bare, Some(Duration::from_secs(60)), t0()).unwrap();
+    assert_eq!((bare.cache_control.as_deref(), bare.vary()), (None, None));
 }
 
 #[test]
@@ -391,7 +416,7 @@ fn metadata_of_another_form_or_version_does_not_read() {
     let meta = store(&ex("s-maxage=30"), None, t0()).unwrap();
     let text = serde_json::to_string(&meta).unwrap();
     assert!(Stored::parse(&text).is_some());
-    let other_version = text.replacen("[2,", "[3,", 1);
+    let other_version = text.replacen("[3,", "[2,", 1);
     assert!(Stored::parse(&other_version).is_none());
     // Version 1 stored an object.
     let v1 = r#"{"v":1,"stored_at_ms":1800000000000,"method":"GET","url":"https://wyn.app/","request":[],"status":200,"response":[["cache-control","s-maxage=30"]],"fresh_for_ms":30000,"swr_secs":0,"sie_secs":0,"must_revalidate":false}"#;
