@@ -58,7 +58,7 @@ bench: build
 
 ## Ours against Hono and nginx doing the same job with the shipped policy, and the origin alone,
 ## on loopback in one run (installs nginx from Debian and oha from crates.io when missing);
-## prints the table and writes docs/BENCHMARKS.md. About 17 minutes with the defaults; knobs:
+## prints the table and writes docs/BENCHMARKS.md. About 19 minutes with the defaults; knobs:
 ## BENCH_PEERS_ARGS="--seconds 5 --rounds 5 --connections 16 --clients 32768 --out FILE --no-oha".
 bench-peers: build
 	cargo run --quiet --release -p wyn-edge-tests --bin bench-peers -- $(BENCH_PEERS_ARGS)

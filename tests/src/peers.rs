@@ -1,7 +1,9 @@
 //! Support for `make bench-peers` and `make bench-ab` (`src/bin/`): the rows they measure, the
-//! shipped policy handed to the peers (Hono's `POLICY` binding, nginx's configuration) and the
-//! report bench-peers writes to `docs/BENCHMARKS.md`.
+//! shipped policy handed to the peers (Hono's `POLICY` binding, nginx's configuration), the
+//! workers' garbage collections read from V8's trace, and the report bench-peers writes to
+//! `docs/BENCHMARKS.md`.
 
+pub mod gc;
 pub mod policy;
 pub mod report;
 pub mod rows;

@@ -271,6 +271,26 @@ fn cache_service(cache: bool, state: &Path) -> Result<(String, String, String)> 
     ))
 }
 
+/// Raw `workerd`, its standard output written line by line (`stdbuf -oL`, where coreutils has
+/// it). V8 prints its traces (`--v8-flag --trace-gc-nvp`) there with stdio, which writes a file
+/// in 4 KB blocks: a run's last lines would reach the log late, and never if workerd is killed.
+fn workerd_command(root: &Path) -> Command {
+    let workerd = root.join("node_modules/.bin/workerd");
+    let stdbuf = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("stdbuf"))
+            .find(|p| p.is_file())
+    });
+    match stdbuf {
+        Some(stdbuf) => {
+            let mut cmd = Command::new(stdbuf);
+            cmd.arg("-oL").arg(workerd);
+            cmd
+        }
+        None => Command::new(workerd),
+    }
+}
+
 /// Options of a raw workerd edge.
 #[derive(Debug, Clone, Default)]
 pub struct Workerd {
@@ -462,7 +482,7 @@ const twin :Workerd.Worker = (
         );
         let config_path = state.join("config.capnp");
         std::fs::write(&config_path, config)?;
-        let mut cmd = Command::new(root.join("node_modules/.bin/workerd"));
+        let mut cmd = workerd_command(&root);
         cmd.current_dir(&state).arg("serve").arg(&config_path);
         let mut edge = Self::spawn(name, cmd, port, &state)?;
         if options.twin {
@@ -592,7 +612,7 @@ const main :Workerd.Worker = (
         );
         let config_path = state.join("config.capnp");
         std::fs::write(&config_path, config)?;
-        let mut cmd = Command::new(root.join("node_modules/.bin/workerd"));
+        let mut cmd = workerd_command(&root);
         cmd.current_dir(&state).arg("serve").arg(&config_path);
         Self::spawn(name, cmd, port, &state)
     }
@@ -621,6 +641,22 @@ const main :Workerd.Worker = (
             .stderr(log);
         self.child = spawn_group(&mut cmd).context("restarting the edge")?;
         self.wait_ready(Duration::from_secs(90))
+    }
+
+    /// Like [`Edge::restart`], with these V8 flags instead of the ones it started with (raw
+    /// workerd only: its configuration's `v8Flags` is rewritten).
+    pub fn restart_with_v8_flags(&mut self, flags: &[String]) -> Result<()> {
+        let path = self.command.2.join("config.capnp");
+        let config = std::fs::read_to_string(&path)
+            .with_context(|| format!("{} runs no raw workerd configuration", self.name))?;
+        let field = "  v8Flags = ";
+        let line = config
+            .lines()
+            .find(|l| l.starts_with(field))
+            .with_context(|| format!("{} has no `v8Flags` line", path.display()))?;
+        let config = config.replacen(line, &format!("{field}{},", v8_flags_field(flags)), 1);
+        std::fs::write(&path, config)?;
+        self.restart()
     }
 
     fn spawn(name: &'static str, mut cmd: Command, port: u16, state: &Path) -> Result<Self> {

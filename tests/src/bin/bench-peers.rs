@@ -14,7 +14,9 @@
 //! two workers run in raw workerd, each given a Cache API by `bench/cache/cache.js` (an
 //! in-memory cache service in the same process; raw workerd has none by default).
 //! Each row is checked on each system before it is measured; see `tests/src/load.rs` for how
-//! load is made and `tests/src/peers/report.rs` for what is written.
+//! load is made and `tests/src/peers/report.rs` for what is written. A last phase runs each row
+//! once more on both workers with V8 tracing their collections (`--trace-gc-nvp`), and
+//! `tests/src/peers/gc.rs` reads the trace: the document shows where the workers' tails come from.
 //!
 //! `bench-peers [--seconds 5] [--rounds 5] [--connections 16] [--clients 32768]
 //! [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`. Installs nginx (Debian) and oha
@@ -31,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use wyn_edge_tests::load::{Outcome, Spec};
-use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport};
+use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport, Traced};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, RUNTIME, Row, rows};
-use wyn_edge_tests::peers::{self, policy, whole_number};
+use wyn_edge_tests::peers::{self, gc, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,8 +119,9 @@ impl<'a> System<'a> {
 
 fn main() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
-    // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups.
-    let runs = 2 * 4 * 4 * args.rounds as u64 + 32;
+    // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups,
+    // and the traced phase: a warm-up and a run of each row on each worker.
+    let runs = 2 * 4 * 4 * args.rounds as u64 + 32 + 2 * 4 * 2;
     let limit = 600 + runs * (u64::from(args.seconds) + 3);
     stack::bounded(Duration::from_secs(limit), || run(&args))
 }
@@ -280,6 +283,21 @@ fn run(args: &Args) -> Result<()> {
         ],
     };
 
+    // Nothing runs after this phase: the workers keep the tracing flag until they stop. A failure
+    // here costs the document its GC section, not the rest of the run.
+    let traced = trace_gc(
+        args,
+        &rows,
+        &rates,
+        &counter,
+        [&mut ours_workerd, &mut hono_workerd],
+    )
+    .unwrap_or_else(|e| {
+        eprintln!("bench-peers: the traced phase failed, so the document goes without it: {e:#}");
+        Vec::new()
+    });
+    let systems = self::systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
+
     let out = if args.out.is_absolute() {
         args.out.clone()
     } else {
@@ -299,7 +317,8 @@ fn run(args: &Args) -> Result<()> {
             .iter()
             .zip(&cells)
             .zip(&rates)
-            .map(|((row, cells), rate)| RowReport {
+            .enumerate()
+            .map(|(r, ((row, cells), rate))| RowReport {
                 title: row.title.to_owned(),
                 request: row.request_line(),
                 runtime: RUNTIME.to_owned(),
@@ -309,6 +328,7 @@ fn run(args: &Args) -> Result<()> {
                     .zip(&systems)
                     .map(|(c, s)| c.summary(s.kind))
                     .collect(),
+                traced: traced.get(r).cloned().unwrap_or_default(),
             })
             .collect(),
         seconds: args.seconds,
@@ -335,6 +355,14 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The two workers, in the report's order.
+fn workers<'a>(ours: &'a Edge, hono: &'a Edge) -> Result<[System<'a>; 2]> {
+    Ok([
+        System::worker("ours (wyn-edge)", Kind::Ours, ours)?,
+        System::worker("Hono", Kind::Hono, hono)?,
+    ])
+}
+
 /// The four systems, in the report's order.
 fn systems<'a>(
     ours: &'a Edge,
@@ -342,9 +370,10 @@ fn systems<'a>(
     nginx: SocketAddr,
     origin: SocketAddr,
 ) -> Result<[System<'a>; 4]> {
+    let [ours, hono] = workers(ours, hono)?;
     Ok([
-        System::worker("ours (wyn-edge)", Kind::Ours, ours)?,
-        System::worker("Hono", Kind::Hono, hono)?,
+        ours,
+        hono,
         System {
             label: "nginx",
             kind: Kind::Nginx,
@@ -461,12 +490,28 @@ fn measure(
     system: &System<'_>,
     rate: Option<f64>,
 ) -> Result<Run> {
+    spend_budget(args, row, system)?;
+    measure_now(counter, args, row, system, rate)
+}
+
+/// On the 429 row, spends the limited client's budget: the limiters refill while the other
+/// systems run (GCRA and nginx up to their burst, a fixed window whenever it turns over), and a
+/// run must measure refusals rather than the refill.
+fn spend_budget(args: &Args, row: &Row, system: &System<'_>) -> Result<()> {
     if row.expect == Expect::Refused {
-        // The limiters refill while the other systems run (GCRA and nginx up to their burst,
-        // a fixed window whenever it turns over): spend the client's budget again first, so the
-        // run measures refusals rather than the refill.
         spec(args, row, system, None, Duration::from_millis(500)).run()?;
     }
+    Ok(())
+}
+
+/// [`measure`] without spending the 429 row's budget first.
+fn measure_now(
+    counter: &OriginCounter,
+    args: &Args,
+    row: &Row,
+    system: &System<'_>,
+    rate: Option<f64>,
+) -> Result<Run> {
     let before = counter.read()?;
     let cpu_before = system.cpu();
     let outcome = spec(
@@ -499,6 +544,109 @@ fn measure(
         forwarded,
         cpu_us,
     })
+}
+
+/// The V8 flag that logs a line per collection, which [`gc::profile`] reads.
+const TRACE_GC: &str = "--trace-gc-nvp";
+
+/// The last phase: both workers restart with [`TRACE_GC`] added to their V8 flags and serve the
+/// latency phase's warm-up, then each row runs once on each worker in open loop at its rate. Per
+/// row, each worker's run (ours first) and its collections, read from the part of workerd's log
+/// the run wrote.
+fn trace_gc(
+    args: &Args,
+    rows: &[Row],
+    rates: &[f64],
+    counter: &OriginCounter,
+    workers: [&mut Edge; 2],
+) -> Result<Vec<Vec<Traced>>> {
+    let mut flags = args.v8_flags.clone();
+    if !flags.iter().any(|f| f == TRACE_GC) {
+        flags.push(TRACE_GC.to_owned());
+    }
+    let [ours, hono] = workers;
+    ours.restart_with_v8_flags(&flags)?;
+    hono.restart_with_v8_flags(&flags)?;
+    let workers = self::workers(ours, hono)?;
+    eprintln!("gc: both workers restarted with {TRACE_GC}; warming up");
+    let seconds = Duration::from_secs(u64::from(args.seconds));
+    for (row, rate) in rows.iter().zip(rates) {
+        for system in &workers {
+            spec(args, row, system, Some(*rate), seconds).run()?;
+        }
+    }
+    let mut traced = Vec::new();
+    for (r, (row, rate)) in rows.iter().zip(rates).enumerate() {
+        let mut runs: Vec<Option<Traced>> = vec![None, None];
+        for w in peers::order(workers.len(), r) {
+            let system = &workers[w];
+            let t = traced_run(counter, args, row, system, *rate)
+                .with_context(|| format!("the traced run of {} on {}", row.title, system.label))?;
+            let g = &t.gc;
+            eprintln!(
+                "gc:     {:<22} {:<16} at {rate:>6.0}/s p99 {:>7.3} ms: {} scavenges, every {} requests, pause mean {} max {:.2} ms; {} KB/request; {} other GCs",
+                row.title,
+                system.label,
+                t.p99,
+                g.scavenges,
+                g.requests_per_scavenge()
+                    .map_or_else(|| "-".to_owned(), |n| format!("{n:.0}")),
+                g.mean_scavenge_ms()
+                    .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}")),
+                g.scavenge_max_ms,
+                g.allocated_per_request()
+                    .map_or_else(|| "-".to_owned(), |b| format!("{:.2}", b / 1000.0)),
+                g.others
+            );
+            runs[w] = Some(t);
+        }
+        traced.push(runs.into_iter().flatten().collect());
+    }
+    Ok(traced)
+}
+
+/// One open-loop run of a worker at `rate`, and the collections its process logged meanwhile.
+fn traced_run(
+    counter: &OriginCounter,
+    args: &Args,
+    row: &Row,
+    system: &System<'_>,
+    rate: f64,
+) -> Result<Traced> {
+    let log = &system.edge.context("only a worker has a V8 trace")?.log;
+    spend_budget(args, row, system)?;
+    let start = std::fs::metadata(log)?.len();
+    let run = measure_now(counter, args, row, system, Some(rate))?;
+    let lines = log_since(log, start)?;
+    Ok(Traced {
+        system: system.label.to_owned(),
+        p99: run.outcome.percentile(99.0),
+        gc: gc::profile(&lines, run.outcome.answered()),
+    })
+}
+
+/// What `log` gained past byte `start`, up to its last whole line, once it has stopped growing
+/// (within a second): a collection that ended with the run may still be being written.
+fn log_since(log: &Path, start: u64) -> Result<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut len = std::fs::metadata(log)?.len();
+    let settling = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = std::fs::metadata(log)?.len();
+        let settled = now == len;
+        len = now;
+        if settled || settling.elapsed() > Duration::from_secs(1) {
+            break;
+        }
+    }
+    let mut file = std::fs::File::open(log)?;
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(len.saturating_sub(start))
+        .read_to_end(&mut bytes)?;
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Ok(String::from_utf8_lossy(&bytes[..whole]).into_owned())
 }
 
 /// What every measured run must show.

@@ -1,11 +1,13 @@
 //! What `make bench-peers` prints and writes to `docs/BENCHMARKS.md`: the machine, the tools, the
-//! medians per row and system, the ratios of ours to each peer, and the checks each run passed.
-//! Also the parsers of what the machine and the tools report about themselves (`/proc/cpuinfo`,
+//! medians per row and system, the ratios of ours to each peer, the checks each run passed, and
+//! the workers' garbage collections in a traced run of each row. Also the parsers of what the machine and the tools report about themselves (`/proc/cpuinfo`,
 //! `/proc/meminfo`, `nginx -v`, oha's JSON).
 
 use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
+
+use super::gc::Profile;
 
 /// The median (upper median for an even count); 0 for none.
 pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
@@ -136,6 +138,17 @@ pub struct RowReport {
     pub rate: f64,
     /// One cell per system, in [`Report::systems`] order.
     pub cells: Vec<Cell>,
+    /// The workers' runs under `--trace-gc-nvp`, ours first (none: no such phase).
+    pub traced: Vec<Traced>,
+}
+
+/// One worker's open-loop run at the row's rate with V8 tracing its collections.
+#[derive(Debug, Clone)]
+pub struct Traced {
+    pub system: String,
+    /// The run's p99, ms.
+    pub p99: f64,
+    pub gc: Profile,
 }
 
 /// Everything the document says.
@@ -197,6 +210,69 @@ fn ratio(a: f64, b: f64) -> String {
 
 fn cpu(us: Option<f64>) -> String {
     us.map_or_else(|| "-".to_owned(), |us| format!("{us:.1}"))
+}
+
+/// `value` with `digits` decimals, or "-" for none.
+fn or_dash(value: Option<f64>, digits: usize) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.digits$}"))
+}
+
+/// One worker's line of the "Where the tails come from" table.
+fn traced_line(t: &Traced) -> String {
+    let gc = &t.gc;
+    let others = if gc.others == 0 {
+        "0".to_owned()
+    } else {
+        format!("{}, {:.2} ms", gc.others, gc.other_max_ms)
+    };
+    format!(
+        "| {} | {:.3} | {} | {} | {} | {} | {} | {} / {} | {} | {others} |",
+        t.system,
+        t.p99,
+        gc.scavenges,
+        or_dash(gc.requests_per_scavenge(), 0),
+        or_dash(gc.allocated_per_request().map(|b| b / 1000.0), 2),
+        or_dash(gc.survived_per_request(), 0),
+        or_dash(gc.handles_per_request(), 2),
+        or_dash(gc.mean_scavenge_ms(), 2),
+        or_dash((gc.scavenges > 0).then_some(gc.scavenge_max_ms), 2),
+        or_dash(gc.weak_handles_share().map(|s| s * 100.0), 0) + " %",
+    )
+}
+
+/// A sentence setting one worker's traced run beside another's, from their figures.
+fn compare(a: &Traced, b: &Traced) -> String {
+    let (x, y) = (&a.gc, &b.gc);
+    let kb = |p: &Profile| or_dash(p.allocated_per_request().map(|b| b / 1000.0), 2);
+    let mut line = format!(
+        "{} allocated {} KB of JS per request against {}'s {}",
+        a.system,
+        kb(x),
+        b.system,
+        kb(y)
+    );
+    match (x.requests_per_scavenge(), y.requests_per_scavenge()) {
+        (Some(every_x), Some(every_y)) => {
+            let _ = write!(
+                line,
+                ", scavenged every {every_x:.0} requests against {every_y:.0}, pausing {} ms on \
+                 average against {} (longest {:.2} against {:.2})",
+                or_dash(x.mean_scavenge_ms(), 2),
+                or_dash(y.mean_scavenge_ms(), 2),
+                x.scavenge_max_ms,
+                y.scavenge_max_ms
+            );
+        }
+        _ => {
+            let _ = write!(
+                line,
+                ", scavenged {} times against {}",
+                x.scavenges, y.scavenges
+            );
+        }
+    }
+    let _ = write!(line, "; run p99 {:.3} ms against {:.3}.", a.p99, b.p99);
+    line
 }
 
 fn statuses(list: &[(u16, u64)]) -> String {
@@ -300,6 +376,54 @@ impl Report {
         out
     }
 
+    /// Whether any row has traced runs.
+    fn traced(&self) -> bool {
+        self.rows.iter().any(|r| !r.traced.is_empty())
+    }
+
+    /// The section on the workers' collections in the traced runs.
+    fn tails(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "\n## Where the tails come from\n");
+        let _ = writeln!(
+            md,
+            "After the latency rounds, both workers restart with `--trace-gc-nvp` added to their \
+             V8 flags, serve the latency phase's warm-up, then run each row once in open loop at \
+             its rate, {} s. V8 logs a line per collection; each run's figures sum the lines \
+             it added, over the isolates of the worker's process (the worker's and the cache \
+             service's, which share its thread). JS KB: V8's `allocated` (the heap's growth \
+             since the previous collection) summed; survivors: young bytes a scavenge kept \
+             (`new_space_survived`); handles: global handles a scavenge copied \
+             (`nodes_copied_in_new`); weak-handle share: the part of the scavenge pauses in \
+             `scavenge.weak_global_handles.identify` and `.process`; all per request answered.",
+            self.seconds
+        );
+        for row in self.rows.iter().filter(|r| !r.traced.is_empty()) {
+            let _ = writeln!(md, "\n### {}, at {:.0} req/s\n", row.title, row.rate);
+            let _ = writeln!(
+                md,
+                "| system | run p99 ms | scavenges | requests / scavenge | JS KB / request | \
+                 survivors B / request | handles / request | scavenge pause mean / max ms | \
+                 weak-handle share | other GCs (count, max pause) |"
+            );
+            let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            for t in &row.traced {
+                let _ = writeln!(md, "{}", traced_line(t));
+            }
+            if let [a, b, ..] = row.traced.as_slice() {
+                let _ = writeln!(md, "\n{}", compare(a, b));
+            }
+            let malformed: u64 = row.traced.iter().map(|t| t.gc.malformed).sum();
+            if malformed > 0 {
+                let _ = writeln!(
+                    md,
+                    "\n{malformed} GC lines of these runs could not be read and were skipped."
+                );
+            }
+        }
+        md
+    }
+
     /// `docs/BENCHMARKS.md`.
     pub fn markdown(&self) -> String {
         let mut md = String::new();
@@ -352,6 +476,14 @@ impl Report {
              `--latency-correction` does).",
             self.seconds
         );
+        if self.traced() {
+            let _ = writeln!(
+                md,
+                "- **Where the tails come from**: a last phase, with `--trace-gc-nvp` added to \
+                 both workers' V8 flags (see that section). Tracing costs a little per \
+                 collection, so its p99 is not the table's."
+            );
+        }
         let _ = writeln!(
             md,
             "- Under raw workerd, Durable Objects (ours and Hono's) keep their storage in memory. \
@@ -430,6 +562,9 @@ impl Report {
         let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|---:|");
         for (title, values) in self.ratios() {
             let _ = writeln!(md, "| {title} | {} |", values.join(" | "));
+        }
+        if self.traced() {
+            md.push_str(&self.tails());
         }
         if !self.cross_check.is_empty() {
             let _ = writeln!(md, "\n## Cross-check with oha\n");
@@ -536,6 +671,7 @@ mod tests {
                     cell(18000.0, 1.0),
                     cell(30000.0, 0.5),
                 ],
+                traced: vec![],
             }],
             ..Report::default()
         };
@@ -552,9 +688,86 @@ mod tests {
         assert!(flagged.markdown().contains(
             "the same for both workers (not workerd's defaults): `--max-semi-space-size=1`."
         ));
+        assert!(!md.contains("Where the tails come from"));
         let table = report.table();
         assert!(table.contains("latency at 2000 req/s"));
         assert_eq!(ratio(1.0, 0.0), "-");
+    }
+
+    #[test]
+    fn writes_where_the_tails_come_from() {
+        let traced = |system: &str, p99: f64, gc: Profile| Traced {
+            system: system.into(),
+            p99,
+            gc,
+        };
+        let ours = Profile {
+            requests: 17_000,
+            scavenges: 5,
+            scavenge_pause_ms: 90.0,
+            scavenge_max_ms: 23.0,
+            weak_handles_ms: 45.0,
+            allocated: 68_000_000,
+            survived: 3_400_000,
+            handles_copied: 69_700,
+            others: 1,
+            other_max_ms: 8.25,
+            malformed: 0,
+        };
+        let hono = Profile {
+            scavenges: 10,
+            scavenge_pause_ms: 120.0,
+            scavenge_max_ms: 13.0,
+            weak_handles_ms: 30.0,
+            allocated: 136_000_000,
+            others: 0,
+            malformed: 2,
+            ..ours
+        };
+        let report = Report {
+            seconds: 5,
+            rows: vec![RowReport {
+                title: "4. rate-limited (429)".into(),
+                request: "GET /api/health".into(),
+                runtime: "raw workerd".into(),
+                rate: 3400.0,
+                cells: vec![Cell::default(); 4],
+                traced: vec![traced("ours", 6.5, ours), traced("Hono", 4.25, hono)],
+            }],
+            ..Report::default()
+        };
+        let md = report.markdown();
+        assert!(
+            md.contains("- **Where the tails come from**: a last phase, with `--trace-gc-nvp`")
+        );
+        assert!(md.contains("\n## Where the tails come from\n"));
+        assert!(md.contains("### 4. rate-limited (429), at 3400 req/s"));
+        assert!(md.contains(
+            "| ours | 6.500 | 5 | 3400 | 4.00 | 200 | 4.10 | 18.00 / 23.00 | 50 % | 1, 8.25 ms |"
+        ));
+        assert!(md.contains(
+            "| Hono | 4.250 | 10 | 1700 | 8.00 | 200 | 4.10 | 12.00 / 13.00 | 25 % | 0 |"
+        ));
+        assert!(md.contains(
+            "ours allocated 4.00 KB of JS per request against Hono's 8.00, scavenged every 3400 \
+             requests against 1700, pausing 18.00 ms on average against 12.00 (longest 23.00 \
+             against 13.00); run p99 6.500 ms against 4.250."
+        ));
+        assert!(md.contains("2 GC lines of these runs could not be read and were skipped."));
+
+        let idle = Profile {
+            requests: 100,
+            ..Profile::default()
+        };
+        let line = traced_line(&traced("ours", 1.0, idle));
+        assert_eq!(
+            line,
+            "| ours | 1.000 | 0 | - | 0.00 | 0 | 0.00 | - / - | - % | 0 |"
+        );
+        assert!(
+            compare(&traced("ours", 1.0, idle), &traced("Hono", 2.0, hono))
+                .contains(", scavenged 0 times against 10;")
+        );
     }
 
     #[test]
