@@ -760,6 +760,9 @@ pub fn revalidated(
             let mut fresh = meta.clone();
             fresh.stored_at_ms = to_ms(now);
             for (n, v) in &updates {
+                if n == "cache-control" {
+                    fresh.cache_control = Some(v.clone());
+                }
                 if POLICY_RESPONSE_HEADERS.contains(&n.as_str()) && n != "cdn-cache-control" {
                     fresh.response.retain(|(m, _)| m != n);
                     fresh.response.push((n.clone(), v.clone()));

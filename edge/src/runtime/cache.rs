@@ -940,19 +940,22 @@ fn refresh(
     }
     for (name, value) in updates {
         // The stored body stays, so what describes it stays too; so does the ETag that
-        // identified it (a 304 naming another one is not about this body).
-        if !matches!(
-            name.as_str(),
-            "content-length"
-                | "content-encoding"
-                | "content-range"
-                | "content-md5"
-                | "etag"
-                | "transfer-encoding"
-                | "connection"
-                | "keep-alive"
-                | "set-cookie"
-        ) {
+        // identified it (a 304 naming another one is not about this body). The edge's own notes
+        // are never taken from an origin.
+        if !NOTES.contains(&name.as_str())
+            && !matches!(
+                name.as_str(),
+                "content-length"
+                    | "content-encoding"
+                    | "content-range"
+                    | "content-md5"
+                    | "etag"
+                    | "transfer-encoding"
+                    | "connection"
+                    | "keep-alive"
+                    | "set-cookie"
+            )
+        {
             let _ = merged.set(name, value);
         }
     }

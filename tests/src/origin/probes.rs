@@ -168,7 +168,8 @@ pub(super) async fn cors_leak() -> Response {
 }
 
 /// `GET /api/cacheable?cc=...&etag=...&vary=...&status=...&cookie=1`: an answer whose caching
-/// headers (and status, 200 by default) the test chooses. `If-None-Match` equal to the ETag gets a 304; a request header
+/// headers (and status, 200 by default) the test chooses. `If-None-Match` equal to the ETag gets a 304
+/// (with `cc304`'s Cache-Control if given, else `cc`'s); a request header
 /// `x-test-status: 503` makes it fail with that status (a header, so it is not part of any cache
 /// key). The body names the request, so a test can tell a stored answer from a fresh one.
 pub(super) async fn cacheable(request: Request) -> Response {
@@ -199,7 +200,8 @@ pub(super) async fn cacheable(request: Request) -> Response {
         if let Ok(v) = HeaderValue::from_str(etag) {
             response.headers_mut().insert("etag", v);
         }
-        if let Some(cc) = param("cc").and_then(|cc| HeaderValue::from_str(&cc).ok()) {
+        let cc = param("cc304").or_else(|| param("cc"));
+        if let Some(cc) = cc.and_then(|cc| HeaderValue::from_str(&cc).ok()) {
             response.headers_mut().insert(CACHE_CONTROL, cc);
         }
         return response;

@@ -38,6 +38,10 @@ pub fn trials() -> Vec<Trial> {
         ),
         Trial::test("cache::stale_while_revalidate", stale_while_revalidate),
         Trial::test("cache::revalidation_with_304", revalidation_with_304),
+        Trial::test(
+            "cache::a_304_refreshes_headers_but_keeps_the_stored_status",
+            a_304_refreshes_headers_but_keeps_the_stored_status,
+        ),
         Trial::test("cache::stale_if_error_on_5xx", stale_if_error_on_5xx),
         Trial::test(
             "cache::stale_if_error_with_the_origin_down",
@@ -256,7 +260,7 @@ fn stored_answers_come_back_as_the_origin_sent_them() -> Outcome {
     // `Vary` and with the edge's retention `Cache-Control`, which none of its answers show.
     let url = cacheable(
         main_edge(),
-        "t=own&cc=public%2C+s-maxage%3D60&etag=v7&vary=Accept-Language&status=422",
+        "t=own&cc=Public%2C+s-maxage%3D60&etag=v7&vary=Accept-Language&status=422",
     );
     let first = client().get(&url).send()?;
     ensure!(first.status() == 422, "origin: {}", first.status());
@@ -265,8 +269,8 @@ fn stored_answers_come_back_as_the_origin_sent_them() -> Outcome {
     let hit = get_hit(&url)?;
     ensure!(hit.status() == 422, "hit: {}", hit.status());
     ensure!(
-        header(&hit, "cache-control") == "public, s-maxage=60",
-        "{:?}",
+        header(&hit, "cache-control") == "Public, s-maxage=60",
+        "the origin's own Cache-Control, not the policy's form: {:?}",
         hit.headers()
     );
     ensure!(
@@ -296,8 +300,11 @@ fn stored_answers_come_back_as_the_origin_sent_them() -> Outcome {
         not_modified.headers()
     );
     ensure!(
-        header(&not_modified, "cache-control") == "public, s-maxage=60"
-            && header(&not_modified, "etag") == "\"v7\"",
+        header(&not_modified, "cache-control") == "Public, s-maxage=60"
+            && header(&not_modified, "etag") == "\"v7\""
+            && header(&not_modified, "vary")
+                .to_ascii_lowercase()
+                .contains("accept-language"),
         "{:?}",
         not_modified.headers()
     );
@@ -363,6 +370,47 @@ fn revalidation_with_304() -> Outcome {
         resp.headers()
     );
     ensure!(body(resp)? == first, "revalidated answer differs");
+    Ok(())
+}
+
+fn a_304_refreshes_headers_but_keeps_the_stored_status() -> Outcome {
+    let url = cacheable(
+        main_edge(),
+        "t=304-own&cc=Public%2C+s-maxage%3D1&cc304=public%2C+s-maxage%3D30&etag=v9&status=422",
+    );
+    let first = client().get(&url).send()?;
+    ensure!(first.status() == 422, "origin: {}", first.status());
+    let hit = get_hit(&url)?;
+    ensure!(
+        hit.status() == 422 && header(&hit, "cache-control") == "Public, s-maxage=1",
+        "the origin's own status and header: {} {:?}",
+        hit.status(),
+        hit.headers()
+    );
+    std::thread::sleep(Duration::from_millis(1_300));
+    let resp = client().get(&url).send()?;
+    let status = header(&resp, "cache-status");
+    ensure!(
+        status.starts_with("wyn-edge;fwd=stale;fwd-status=304") && status.contains("stored"),
+        "{status}"
+    );
+    ensure!(
+        resp.status() == 422,
+        "the stored status, not the 304's or the Cache API's: {}",
+        resp.status()
+    );
+    ensure!(
+        header(&resp, "cache-control") == "public, s-maxage=30" && !leaks_metadata(&resp),
+        "the 304's Cache-Control over the stored one: {:?}",
+        resp.headers()
+    );
+    let hit = get_hit(&url)?;
+    ensure!(
+        hit.status() == 422 && header(&hit, "cache-control") == "public, s-maxage=30",
+        "the refreshed entry: {} {:?}",
+        hit.status(),
+        hit.headers()
+    );
     Ok(())
 }
 

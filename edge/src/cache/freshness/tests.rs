@@ -332,6 +332,7 @@ fn revalidation_sends_validators_and_a_304_refreshes() {
     ) {
         Revalidated::NotModified(fresh, updates) => {
             assert_eq!(fresh.fresh_for_ms, 120_000);
+            assert_eq!(fresh.cache_control.as_deref(), Some("s-maxage=120"));
             assert!(updates.contains(&("x-new".into(), "1".into())));
             assert!(matches!(
                 judge(&fresh, &[], later + 100 * SEC),
