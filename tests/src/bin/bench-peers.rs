@@ -247,12 +247,8 @@ fn run(args: &Args) -> Result<()> {
     ours_workerd.restart()?;
     hono_workerd.restart()?;
     let systems = systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
-    for (r, row) in rows.iter().enumerate() {
-        for system in systems.iter().filter(|s| s.edge.is_some()) {
-            let warm_up = Duration::from_secs(u64::from(args.seconds));
-            spec(args, row, system, Some(rates[r]), warm_up).run()?;
-        }
-    }
+    let edges: Vec<&System<'_>> = systems.iter().filter(|s| s.edge.is_some()).collect();
+    warm_up(args, &rows, &rates, &edges)?;
     for round in 1..=args.rounds {
         for (r, row) in rows.iter().enumerate() {
             for s in peers::order(systems.len(), round) {
@@ -569,12 +565,7 @@ fn trace_gc(
     hono.restart_with_v8_flags(&flags)?;
     let workers = self::workers(ours, hono)?;
     eprintln!("gc: both workers restarted with {TRACE_GC}; warming up");
-    let seconds = Duration::from_secs(u64::from(args.seconds));
-    for (row, rate) in rows.iter().zip(rates) {
-        for system in &workers {
-            spec(args, row, system, Some(*rate), seconds).run()?;
-        }
-    }
+    warm_up(args, rows, rates, &workers.iter().collect::<Vec<_>>())?;
     let mut traced = Vec::new();
     for (r, (row, rate)) in rows.iter().zip(rates).enumerate() {
         let mut runs: Vec<Option<Traced>> = vec![None, None];
@@ -603,6 +594,18 @@ fn trace_gc(
         traced.push(runs.into_iter().flatten().collect());
     }
     Ok(traced)
+}
+
+/// Each row once at its latency rate on each worker, so that the runs after find the workers'
+/// processes with the same number of requests behind them.
+fn warm_up(args: &Args, rows: &[Row], rates: &[f64], workers: &[&System<'_>]) -> Result<()> {
+    let seconds = Duration::from_secs(u64::from(args.seconds));
+    for (row, rate) in rows.iter().zip(rates) {
+        for system in workers {
+            spec(args, row, system, Some(*rate), seconds).run()?;
+        }
+    }
+    Ok(())
 }
 
 /// One open-loop run of a worker at `rate`, and the collections its process logged meanwhile.
