@@ -121,6 +121,23 @@ impl Outcome {
     pub fn percentile(&self, p: f64) -> f64 {
         percentile_ms(&self.latencies_us, p)
     }
+
+    /// Several runs taken as one: durations added, statuses and errors summed, latencies merged.
+    /// A percentile of the pool weighs every answer alike, where a median of the runs'
+    /// percentiles weighs every run alike.
+    pub fn pooled<'a>(runs: impl IntoIterator<Item = &'a Outcome>) -> Outcome {
+        let mut pool = Outcome::default();
+        for run in runs {
+            pool.duration += run.duration;
+            for (status, n) in &run.statuses {
+                *pool.statuses.entry(*status).or_default() += n;
+            }
+            pool.errors += run.errors;
+            pool.latencies_us.extend_from_slice(&run.latencies_us);
+        }
+        pool.latencies_us.sort_unstable();
+        pool
+    }
 }
 
 /// The nearest-rank percentile of sorted microsecond samples, in milliseconds (0 when empty).
@@ -333,6 +350,32 @@ mod tests {
         assert_eq!(outcome.rps(), 20.0);
         assert_eq!(outcome.share(429), 0.75);
         assert_eq!(outcome.share(204), 0.0);
+    }
+
+    /// Two runs, one with a stall of 15 answers in 1,000: that run's p99 is in the stall, the
+    /// pool's (15 in 2,000) is not.
+    #[test]
+    fn pools_runs() {
+        let run = |latencies_us: Vec<u64>, errors| Outcome {
+            duration: Duration::from_secs(1),
+            statuses: BTreeMap::from([(200, latencies_us.len() as u64)]),
+            errors,
+            latencies_us,
+        };
+        let quiet = run(vec![1_000; 1000], 0);
+        let mut stalled = vec![1_000; 985];
+        stalled.extend([30_000; 15]);
+        let stalled = run(stalled, 2);
+        assert_eq!(stalled.percentile(99.0), 30.0);
+        let pool = Outcome::pooled([&quiet, &stalled]);
+        assert_eq!(pool.duration, Duration::from_secs(2));
+        assert_eq!(pool.statuses, BTreeMap::from([(200, 2000)]));
+        assert_eq!(pool.errors, 2);
+        assert_eq!(pool.latencies_us.len(), 2000);
+        assert!(pool.latencies_us.is_sorted());
+        assert_eq!(pool.percentile(99.0), 1.0, "15 of 2,000 is under 1 %");
+        assert_eq!(pool.percentile(99.5), 30.0);
+        assert_eq!(Outcome::pooled([]).percentile(99.0), 0.0);
     }
 
     /// A closed and an open run against a tiny server on loopback: every request answered, the

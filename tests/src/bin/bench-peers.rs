@@ -18,8 +18,10 @@
 //! once more on both workers with V8 tracing their collections (`--trace-gc-nvp`), and
 //! `tests/src/peers/gc.rs` reads the trace: the document shows where the workers' tails come from.
 //!
-//! `bench-peers [--seconds 5] [--rounds 5] [--connections 16] [--clients 32768]
-//! [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`. Installs nginx (Debian) and oha
+//! `bench-peers [--seconds 5] [--latency-seconds 15] [--rounds 5] [--connections 16]
+//! [--clients 32768] [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`.
+//! `--latency-seconds` is the length of a worker's latency runs: its p99 is set by V8's
+//! young-generation collections, every 0.1 to 3 s here, and a run must hold several of them. Installs nginx (Debian) and oha
 //! (crates.io) when missing; oha only cross-checks the load generator, so the run goes on without
 //! it. `--v8-flag` passes a V8 flag to both workers' raw workerd (the document says so); without
 //! it, V8 runs with workerd's defaults.
@@ -41,6 +43,7 @@ use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 #[derive(Debug, Clone, PartialEq)]
 struct Args {
     seconds: u32,
+    latency_seconds: u32,
     rounds: usize,
     connections: usize,
     clients: u32,
@@ -49,11 +52,12 @@ struct Args {
     v8_flags: Vec<String>,
 }
 
-const USAGE: &str = "usage: bench-peers [--seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha] [--v8-flag FLAG]...";
+const USAGE: &str = "usage: bench-peers [--seconds N] [--latency-seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha] [--v8-flag FLAG]...";
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut parsed = Args {
         seconds: 5,
+        latency_seconds: 15,
         rounds: 5,
         connections: 16,
         clients: 32_768,
@@ -73,6 +77,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
         let number = |what: &str| whole_number(what, &value);
         match flag.as_str() {
             "--seconds" => parsed.seconds = u32::try_from(number("--seconds")?)?,
+            "--latency-seconds" => {
+                parsed.latency_seconds = u32::try_from(number("--latency-seconds")?)?;
+            }
             "--rounds" => parsed.rounds = usize::try_from(number("--rounds")?)?,
             "--connections" => parsed.connections = usize::try_from(number("--connections")?)?,
             "--clients" => parsed.clients = u32::try_from(number("--clients")?)?,
@@ -120,9 +127,12 @@ impl<'a> System<'a> {
 fn main() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
     // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups,
-    // and the traced phase: a warm-up and a run of each row on each worker.
-    let runs = 2 * 4 * 4 * args.rounds as u64 + 32 + 2 * 4 * 2;
-    let limit = 600 + runs * (u64::from(args.seconds) + 3);
+    // and the traced phase: a warm-up and a run of each row on each worker. Runs of a worker's
+    // latency (its rounds and the traced one) last `latency_seconds`.
+    let long = 2 * 4 * (args.rounds as u64 + 1);
+    let short = 2 * 4 * 4 * args.rounds as u64 + 32 + 2 * 4 * 2 - long;
+    let limit =
+        600 + short * (u64::from(args.seconds) + 3) + long * (u64::from(args.latency_seconds) + 3);
     stack::bounded(Duration::from_secs(limit), || run(&args))
 }
 
@@ -328,6 +338,7 @@ fn run(args: &Args) -> Result<()> {
             })
             .collect(),
         seconds: args.seconds,
+        latency_seconds: args.latency_seconds,
         rounds: args.rounds,
         connections: args.connections,
         clients: args.clients,
@@ -435,6 +446,7 @@ impl CellRuns {
             p50: latency(50.0),
             p99: latency(99.0),
             p999: latency(99.9),
+            p99_pooled: Outcome::pooled(self.latency.iter().map(|r| &r.outcome)).percentile(99.0),
             statuses: statuses.into_iter().collect(),
             forwarded: (kind != Kind::Origin).then(|| all().map(|r| r.forwarded).sum()),
             rounds: self
@@ -510,12 +522,17 @@ fn measure_now(
 ) -> Result<Run> {
     let before = counter.read()?;
     let cpu_before = system.cpu();
+    let seconds = if rate.is_some() && system.edge.is_some() {
+        args.latency_seconds
+    } else {
+        args.seconds
+    };
     let outcome = spec(
         args,
         row,
         system,
         rate,
-        Duration::from_secs(u64::from(args.seconds)),
+        Duration::from_secs(u64::from(seconds)),
     )
     .run()?;
     let cpu_us = cpu_before
@@ -1215,10 +1232,13 @@ mod tests {
     fn parses_flags() {
         let args = parse_args(strings(&[])).unwrap();
         assert_eq!((args.seconds, args.rounds, args.connections), (5, 5, 16));
+        assert_eq!(args.latency_seconds, 15);
         assert!(args.oha);
         let args = parse_args(strings(&[
             "--seconds",
             "1",
+            "--latency-seconds",
+            "3",
             "--rounds",
             "2",
             "--out",
@@ -1228,13 +1248,14 @@ mod tests {
             "--max-semi-space-size=1",
         ]))
         .unwrap();
-        assert_eq!((args.seconds, args.rounds), (1, 2));
+        assert_eq!((args.seconds, args.latency_seconds, args.rounds), (1, 3, 2));
         assert_eq!(args.out, PathBuf::from("/tmp/b.md"));
         assert!(!args.oha);
         assert_eq!(args.v8_flags, ["--max-semi-space-size=1"]);
         let err = parse_args(strings(&["--rounds", "0"])).unwrap_err();
         assert!(err.to_string().contains("above 0"), "{err}");
         assert!(parse_args(strings(&["--seconds"])).is_err());
+        assert!(parse_args(strings(&["--latency-seconds", "0"])).is_err());
         assert!(parse_args(strings(&["--fast", "1"])).is_err());
     }
 

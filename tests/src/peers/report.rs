@@ -111,6 +111,9 @@ pub struct Cell {
     pub p50: f64,
     pub p99: f64,
     pub p999: f64,
+    /// The p99 of every latency run's answers taken together, ms: each run's p99 hangs on the few
+    /// collections that fell in it, the pool's on all of them.
+    pub p99_pooled: f64,
     /// Answers by status over every run of the cell, both phases.
     pub statuses: Vec<(u16, u64)>,
     /// Requests that reached the origin over every run, both phases (`None` for the origin).
@@ -162,6 +165,8 @@ pub struct Report {
     pub systems: Vec<String>,
     pub rows: Vec<RowReport>,
     pub seconds: u32,
+    /// How long each latency run of a worker lasts (nginx's and the origin's last `seconds`).
+    pub latency_seconds: u32,
     pub rounds: usize,
     pub connections: usize,
     pub clients: u32,
@@ -171,13 +176,14 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
-const RATIO_HEADS: [&str; 7] = [
+const RATIO_HEADS: [&str; 8] = [
     "req/s / Hono",
     "req/s / nginx",
     "CPU / Hono",
     "p50 / Hono",
     "p50 / nginx",
     "p99 / Hono",
+    "p99 pooled / Hono",
     "p99 / nginx",
 ];
 
@@ -199,7 +205,6 @@ fn paired(a: &Cell, b: &Cell, figure: impl Fn(&Round) -> Option<f64>) -> String 
     }
 }
 
-#[cfg(test)]
 fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 {
         format!("{:.2}", a / b)
@@ -314,7 +319,7 @@ impl Report {
 
     /// Ours against each peer, per row: throughput (above 1 is faster), then p50 and p99 (below 1
     /// is faster), each against Hono and against nginx.
-    fn ratios(&self) -> Vec<(String, [String; 7])> {
+    fn ratios(&self) -> Vec<(String, [String; 8])> {
         self.rows
             .iter()
             .map(|row| {
@@ -328,6 +333,7 @@ impl Report {
                         paired(&c[0], &c[1], |r| Some(r.p50)),
                         paired(&c[0], &c[2], |r| Some(r.p50)),
                         paired(&c[0], &c[1], |r| Some(r.p99)),
+                        ratio(c[0].p99_pooled, c[1].p99_pooled),
                         paired(&c[0], &c[2], |r| Some(r.p99)),
                     ],
                 )
@@ -363,17 +369,53 @@ impl Report {
     fn ratios_text(&self) -> String {
         let mut out = format!("{:<22}", "ratios of ours");
         for head in RATIO_HEADS {
-            let _ = write!(out, " {head:>13}");
+            let _ = write!(out, " {head:>17}");
         }
         out.push('\n');
         for (title, values) in self.ratios() {
             let _ = write!(out, "{title:<22}");
             for v in values {
-                let _ = write!(out, " {v:>13}");
+                let _ = write!(out, " {v:>17}");
             }
             out.push('\n');
         }
         out
+    }
+
+    /// Each round's p99 of the two workers, side by side: how far a single run's tail moves.
+    fn p99_rounds(&self) -> String {
+        let Some(rounds) = self
+            .rows
+            .iter()
+            .filter_map(|r| r.cells.get(..2)?.iter().map(|c| c.rounds.len()).min())
+            .max()
+            .filter(|&n| n > 0)
+        else {
+            return String::new();
+        };
+        let mut md =
+            "\nEach round's p99 (ms), ours / Hono, in the order the rounds ran:\n\n| row |"
+                .to_owned();
+        for round in 1..=rounds {
+            let _ = write!(md, " round {round} |");
+        }
+        let _ = writeln!(md, "\n|---|{}", "---:|".repeat(rounds));
+        for row in &self.rows {
+            let [ours, hono, ..] = row.cells.as_slice() else {
+                continue;
+            };
+            let _ = write!(md, "| {} |", row.title);
+            for round in 0..rounds {
+                match (ours.rounds.get(round), hono.rounds.get(round)) {
+                    (Some(a), Some(b)) => {
+                        let _ = write!(md, " {:.1} / {:.1} |", a.p99, b.p99);
+                    }
+                    _ => md.push_str(" - |"),
+                }
+            }
+            md.push('\n');
+        }
+        md
     }
 
     /// Whether any row has traced runs.
@@ -396,7 +438,7 @@ impl Report {
              (`new_space_survived`); handles: global handles a scavenge copied \
              (`nodes_copied_in_new`); weak-handle share: the part of the scavenge pauses in \
              `scavenge.weak_global_handles.identify` and `.process`; all per request answered.",
-            self.seconds
+            self.latency_seconds
         );
         for row in self.rows.iter().filter(|r| !r.traced.is_empty()) {
             let _ = writeln!(md, "\n### {}, at {:.0} req/s\n", row.title, row.rate);
@@ -469,12 +511,14 @@ impl Report {
         let _ = writeln!(
             md,
             "- **p50 / p99 / p99.9**: open loop at the row's rate (half the slowest system's \
-             req/s, the same for every system of the row), {} s per run, after both workers \
-             restarted and served one run of each row at its rate; each latency counts \
-             from when the rate timer released the request, not from when a connection was \
-             free to send it (corrected for coordinated omission, as oha's \
-             `--latency-correction` does).",
-            self.seconds
+             req/s, the same for every system of the row), {} s per run of a worker ({} s for \
+             nginx and the origin, which have no collector), after both workers restarted and \
+             served one {} s run of each row at its rate; each latency counts from when the \
+             rate timer released the request, not from when a connection was free to send it \
+             (corrected for coordinated omission, as oha's `--latency-correction` does). A \
+             worker's p99 is set by its young-generation collections, which come every 0.1 to \
+             3 s under this load: a run must be long enough to hold several.",
+            self.latency_seconds, self.seconds, self.seconds
         );
         if self.traced() {
             let _ = writeln!(
@@ -553,16 +597,19 @@ impl Report {
              of the medians above. req/s: above 1 means ours serves more. CPU (the worker \
              process's CPU time per request in the req/s runs, its cache service's included): \
              below 1 means ours spends less. p50 and p99: below 1 means ours \
-             answers sooner.\n"
+             answers sooner. p99 pooled: the p99 of all {} of a worker's latency runs' answers \
+             taken together (ours's over Hono's), which no single run's few collections decide.\n",
+            self.rounds
         );
         let _ = write!(md, "| row |");
         for head in RATIO_HEADS {
             let _ = write!(md, " {head} |");
         }
-        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(md, "\n|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         for (title, values) in self.ratios() {
             let _ = writeln!(md, "| {title} | {} |", values.join(" | "));
         }
+        md.push_str(&self.p99_rounds());
         if self.traced() {
             md.push_str(&self.tails());
         }
@@ -646,6 +693,7 @@ mod tests {
                 p50: 1.0,
                 p99,
                 p999: 3.0,
+                p99_pooled: p99 * 1.5,
                 statuses: vec![(200, 10)],
                 forwarded: Some(10),
                 rounds: vec![round; 3],
@@ -679,7 +727,11 @@ mod tests {
         assert!(md.starts_with("# Peer benchmarks\n"));
         assert!(md.contains("| ours | 9000 | 90.0 | 1.000 | 2.000 | 3.000 | 200: 10 | 10 |"));
         assert!(md.contains("| nginx | 18000 | - | 1.000 |"));
-        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.12 | 1.00 | 1.00 | 0.50 | 2.00 |"));
+        assert!(md.contains("| Miss | 1.12 | 0.50 | 1.12 | 1.00 | 1.00 | 0.50 | 0.50 | 2.00 |"));
+        assert!(md.contains(
+            "| row | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|\n\
+             | Miss | 2.0 / 4.0 | 2.0 / 4.0 | 2.0 / 4.0 |\n"
+        ));
         assert!(md.contains("- Raw workerd runs with V8's defaults, as workerd ships them."));
         let flagged = Report {
             v8_flags: vec!["--max-semi-space-size=1".into()],
