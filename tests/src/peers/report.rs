@@ -497,9 +497,10 @@ impl Report {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "- Systems one after the other, each round starting with the next one (A B C D, \
-             B C D A, ...), {} rounds of every row; each cell is the median over the rounds. All \
-             traffic stays on 127.0.0.1.",
+            "- Systems one after the other, each round led by the next one and every other round \
+             going the other way (with A ours, B Hono: B C D A, C B A D, D A B C, A D C B, ...), so \
+             that no system always runs straight after the same one; {} rounds of every row; each \
+             cell is the median over the rounds. All traffic stays on 127.0.0.1.",
             self.rounds
         );
         let _ = writeln!(
