@@ -26,7 +26,7 @@ pub fn whole_number(flag: &str, value: &str) -> anyhow::Result<u64> {
 pub fn order(n: usize, round: usize) -> impl Iterator<Item = usize> {
     (0..n).map(move |k| {
         if round.is_multiple_of(2) {
-            (round + n - k % n.max(1)) % n
+            (round + n - k) % n
         } else {
             (k + round) % n
         }

@@ -21,10 +21,10 @@
 //! `bench-peers [--seconds 5] [--latency-seconds 15] [--rounds 5] [--connections 16]
 //! [--clients 32768] [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`.
 //! `--latency-seconds` is the length of a worker's latency runs: its p99 is set by V8's
-//! young-generation collections, every 0.1 to 3 s here, and a run must hold several of them. Installs nginx (Debian) and oha
-//! (crates.io) when missing; oha only cross-checks the load generator, so the run goes on without
-//! it. `--v8-flag` passes a V8 flag to both workers' raw workerd (the document says so); without
-//! it, V8 runs with workerd's defaults.
+//! young-generation collections, every 0.1 to 3 s here, and a run must hold several of them.
+//! Installs nginx (Debian) and oha (crates.io) when missing; oha only cross-checks the load
+//! generator, so the run goes on without it. `--v8-flag` passes a V8 flag to both workers' raw
+//! workerd (the document says so); without it, V8 runs with workerd's defaults.
 
 #![allow(clippy::print_stderr)]
 
