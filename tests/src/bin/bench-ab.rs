@@ -11,9 +11,11 @@
 //! (the current build with the policy as it is) always runs.
 //!
 //! Usage: `bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N]
-//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]...`. With
+//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]... [--floor]`. With
 //! `--rate` each run is open loop at that rate and the table also shows p50/p99. `--v8-flag`
-//! passes a V8 flag to every raw workerd (ours and Hono's alike).
+//! passes a V8 flag to every raw workerd (ours and Hono's alike). `--floor` adds the runtime's
+//! floor: a JavaScript worker that answers every request with the row's status and does nothing
+//! else, so what the runtime itself costs (and where its tail lies) shows beside both workers.
 
 #![allow(clippy::print_stderr)]
 
@@ -29,7 +31,7 @@ use wyn_edge_tests::peers::rows::{Expect, Row, rows};
 use wyn_edge_tests::peers::{self, policy, whole_number};
 use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 
-const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]...";
+const USAGE: &str = "usage: bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N] [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]... [--floor]";
 
 #[derive(Debug)]
 struct Args {
@@ -41,6 +43,8 @@ struct Args {
     variants: Vec<Variant>,
     /// V8 flags for raw workerd.
     v8_flags: Vec<String>,
+    /// Also run the runtime's floor ([`FLOOR`]).
+    floor: bool,
 }
 
 /// One build of ours with one policy.
@@ -66,9 +70,14 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             build: None,
         }],
         v8_flags: Vec::new(),
+        floor: false,
     };
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
+        if flag == "--floor" {
+            parsed.floor = true;
+            continue;
+        }
         let value = it
             .next()
             .with_context(|| format!("{flag} needs a value; {USAGE}"))?;
@@ -213,6 +222,12 @@ fn run(args: &Args) -> Result<()> {
         &args.v8_flags,
         true,
     )?;
+    if args.floor {
+        let module = work.join("floor.mjs");
+        std::fs::write(&module, FLOOR.replace("STATUS", &row.expect.status().to_string()))?;
+        let floor = Edge::start_workerd_module("ab-floor", &module, &[], &[], &args.v8_flags, false)?;
+        contenders.push(contender("floor".into(), floor)?);
+    }
     contenders.push(contender("Hono".into(), hono)?);
 
     let spec = |addr, duration, rate| Spec {
@@ -230,16 +245,21 @@ fn run(args: &Args) -> Result<()> {
     }
     for round in 1..=args.rounds {
         for i in peers::order(contenders.len(), round) {
-            let c = &mut contenders[i];
             if row.expect == Expect::Refused {
                 // The limiter refilled while the others ran: spend the client's budget again.
-                spec(c.addr, Duration::from_millis(500), None).run()?;
+                spec(contenders[i].addr, Duration::from_millis(500), None).run()?;
             }
+            // What the idle workers spend while this one runs (V8 collecting after their load
+            // stopped, say) is CPU this run's worker does not get on a small machine.
+            let idle_before = idle_cpu(&contenders, i);
+            let c = &mut contenders[i];
             let before = c.edge.workerd_cpu().context("reading workerd's CPU time")?;
             let rss_before = c.edge.workerd_rss().unwrap_or(0);
             let outcome = spec(c.addr, Duration::from_secs(args.seconds), args.rate).run()?;
             let cpu = c.edge.workerd_cpu().context("reading workerd's CPU time")? - before;
             let rss_after = c.edge.workerd_rss().unwrap_or(0);
+            let idle = idle_cpu(&contenders, i).saturating_sub(idle_before);
+            let c = &mut contenders[i];
             let expected = row.expect.status();
             ensure!(
                 outcome.share(expected) >= row.expect.min_share()
@@ -255,14 +275,15 @@ fn run(args: &Args) -> Result<()> {
             c.p50.push(outcome.percentile(50.0));
             c.p99.push(outcome.percentile(99.0));
             eprintln!(
-                "round {round}/{}: {:<28} {:>8.0} req/s {:>7.1} µs CPU/request p99 {:.1} ms, workerd {} -> {} MB",
+                "round {round}/{}: {:<28} {:>8.0} req/s {:>7.1} µs CPU/request p99 {:.1} ms, workerd {} -> {} MB, idle workers {} ms CPU",
                 args.rounds,
                 c.name,
                 outcome.rps(),
                 cpu.as_secs_f64() * 1e6 / answered,
                 outcome.percentile(99.0),
                 rss_before >> 20,
-                rss_after >> 20
+                rss_after >> 20,
+                idle.as_millis()
             );
         }
     }
@@ -300,6 +321,19 @@ fn run(args: &Args) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The runtime's floor: the least a worker can do to answer with the row's status (`STATUS`).
+const FLOOR: &str = "export default { fetch() { return new Response(null, { status: STATUS }); } };\n";
+
+/// The CPU time so far of every contender's workerd but the `running` one.
+fn idle_cpu(contenders: &[Contender], running: usize) -> Duration {
+    contenders
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != running)
+        .filter_map(|(_, c)| c.edge.workerd_cpu())
+        .sum()
 }
 
 fn contender(name: String, edge: Edge) -> Result<Contender> {
@@ -340,6 +374,8 @@ mod tests {
         let parsed = args(&["--row", "429", "--variant", "a={\"metrics\":{}}"]).unwrap();
         assert_eq!(parsed.row, Expect::Refused);
         assert_eq!(parsed.variants.len(), 2);
+        assert!(!parsed.floor);
+        assert!(args(&["--floor", "--row", "hit"]).unwrap().floor);
         assert!(args(&["--row", "hot"]).is_err());
         assert!(args(&["--variant", "a=[1]"]).is_err());
         assert!(args(&["--variant", "noequals"]).is_err());
