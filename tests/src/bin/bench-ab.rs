@@ -224,8 +224,12 @@ fn run(args: &Args) -> Result<()> {
     )?;
     if args.floor {
         let module = work.join("floor.mjs");
-        std::fs::write(&module, FLOOR.replace("STATUS", &row.expect.status().to_string()))?;
-        let floor = Edge::start_workerd_module("ab-floor", &module, &[], &[], &args.v8_flags, false)?;
+        std::fs::write(
+            &module,
+            FLOOR.replace("STATUS", &row.expect.status().to_string()),
+        )?;
+        let floor =
+            Edge::start_workerd_module("ab-floor", &module, &[], &[], &args.v8_flags, false)?;
         contenders.push(contender("floor".into(), floor)?);
     }
     contenders.push(contender("Hono".into(), hono)?);
@@ -324,7 +328,8 @@ fn run(args: &Args) -> Result<()> {
 }
 
 /// The runtime's floor: the least a worker can do to answer with the row's status (`STATUS`).
-const FLOOR: &str = "export default { fetch() { return new Response(null, { status: STATUS }); } };\n";
+const FLOOR: &str =
+    "export default { fetch() { return new Response(null, { status: STATUS }); } };\n";
 
 /// The CPU time so far of every contender's workerd but the `running` one.
 fn idle_cpu(contenders: &[Contender], running: usize) -> Duration {

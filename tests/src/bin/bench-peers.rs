@@ -18,10 +18,12 @@
 //! once more on both workers with V8 tracing their collections (`--trace-gc-nvp`), and
 //! `tests/src/peers/gc.rs` reads the trace: the document shows where the workers' tails come from.
 //!
-//! `bench-peers [--seconds 5] [--latency-seconds 15] [--rounds 5] [--connections 16]
-//! [--clients 32768] [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`.
+//! `bench-peers [--seconds 5] [--latency-seconds 15] [--settle-seconds 5] [--rounds 5]
+//! [--connections 16] [--clients 32768] [--out docs/BENCHMARKS.md] [--no-oha] [--v8-flag FLAG]...`.
 //! `--latency-seconds` is the length of a worker's latency runs: its p99 is set by V8's
 //! young-generation collections, every 0.1 to 3 s here, and a run must hold several of them.
+//! `--settle-seconds`: how long a worker serves the row at its rate, unmeasured, straight before
+//! each latency run, so that the run finds it under load rather than back from idle.
 //! Installs nginx (Debian) and oha (crates.io) when missing; oha only cross-checks the load
 //! generator, so the run goes on without it. `--v8-flag` passes a V8 flag to both workers' raw
 //! workerd (the document says so); without it, V8 runs with workerd's defaults.
@@ -44,6 +46,7 @@ use wyn_edge_tests::stack::{self, Edge, Origin, Workerd, addr_of};
 struct Args {
     seconds: u32,
     latency_seconds: u32,
+    settle_seconds: u32,
     rounds: usize,
     connections: usize,
     clients: u32,
@@ -52,12 +55,13 @@ struct Args {
     v8_flags: Vec<String>,
 }
 
-const USAGE: &str = "usage: bench-peers [--seconds N] [--latency-seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha] [--v8-flag FLAG]...";
+const USAGE: &str = "usage: bench-peers [--seconds N] [--latency-seconds N] [--settle-seconds N] [--rounds N] [--connections N] [--clients N] [--out FILE] [--no-oha] [--v8-flag FLAG]...";
 
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut parsed = Args {
         seconds: 5,
         latency_seconds: 15,
+        settle_seconds: 5,
         rounds: 5,
         connections: 16,
         clients: 32_768,
@@ -79,6 +83,9 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args> {
             "--seconds" => parsed.seconds = u32::try_from(number("--seconds")?)?,
             "--latency-seconds" => {
                 parsed.latency_seconds = u32::try_from(number("--latency-seconds")?)?;
+            }
+            "--settle-seconds" => {
+                parsed.settle_seconds = u32::try_from(number("--settle-seconds")?)?;
             }
             "--rounds" => parsed.rounds = usize::try_from(number("--rounds")?)?,
             "--connections" => parsed.connections = usize::try_from(number("--connections")?)?,
@@ -128,11 +135,12 @@ fn main() -> Result<()> {
     let args = parse_args(std::env::args().skip(1))?;
     // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups,
     // and the traced phase: a warm-up and a run of each row on each worker. Runs of a worker's
-    // latency (its rounds and the traced one) last `latency_seconds`.
+    // latency (its rounds and the traced one) last `latency_seconds`, after `settle_seconds`.
     let long = 2 * 4 * (args.rounds as u64 + 1);
     let short = 2 * 4 * 4 * args.rounds as u64 + 32 + 2 * 4 * 2 - long;
-    let limit =
-        600 + short * (u64::from(args.seconds) + 3) + long * (u64::from(args.latency_seconds) + 3);
+    let limit = 600
+        + short * (u64::from(args.seconds) + 3)
+        + long * (u64::from(args.latency_seconds + args.settle_seconds) + 3);
     stack::bounded(Duration::from_secs(limit), || run(&args))
 }
 
@@ -339,6 +347,7 @@ fn run(args: &Args) -> Result<()> {
             .collect(),
         seconds: args.seconds,
         latency_seconds: args.latency_seconds,
+        settle_seconds: args.settle_seconds,
         rounds: args.rounds,
         connections: args.connections,
         clients: args.clients,
@@ -499,7 +508,24 @@ fn measure(
     rate: Option<f64>,
 ) -> Result<Run> {
     spend_budget(args, row, system)?;
+    if let Some(rate) = rate {
+        settle(args, row, system, rate)?;
+    }
     measure_now(counter, args, row, system, rate)
+}
+
+/// Before a worker's latency run, the row at `rate` for `--settle-seconds`, unmeasured. After a
+/// pause V8 starts a worker's young generation small again and grows it over the first seconds
+/// of load, and its scavenges lengthen as it grows: a run straight after a pause measured that
+/// transient, and how long the pause had been (the order of the systems) moved the run's p99 by
+/// up to 2x (`make bench-ab`, 429 row: ours 35 to 37 ms after 30 s idle against 61 to 77 ms straight
+/// after a run). Under production traffic a worker is not back from idle every 15 s.
+fn settle(args: &Args, row: &Row, system: &System<'_>, rate: f64) -> Result<()> {
+    if system.edge.is_some() {
+        let seconds = Duration::from_secs(u64::from(args.settle_seconds));
+        spec(args, row, system, Some(rate), seconds).run()?;
+    }
+    Ok(())
 }
 
 /// On the 429 row, spends the limited client's budget: the limiters refill while the other
@@ -635,6 +661,7 @@ fn traced_run(
 ) -> Result<Traced> {
     let log = &system.edge.context("only a worker has a V8 trace")?.log;
     spend_budget(args, row, system)?;
+    settle(args, row, system, rate)?;
     let start = std::fs::metadata(log)?.len();
     let run = measure_now(counter, args, row, system, Some(rate))?;
     let lines = log_since(log, start)?;
@@ -1232,13 +1259,15 @@ mod tests {
     fn parses_flags() {
         let args = parse_args(strings(&[])).unwrap();
         assert_eq!((args.seconds, args.rounds, args.connections), (5, 5, 16));
-        assert_eq!(args.latency_seconds, 15);
+        assert_eq!((args.latency_seconds, args.settle_seconds), (15, 5));
         assert!(args.oha);
         let args = parse_args(strings(&[
             "--seconds",
             "1",
             "--latency-seconds",
             "3",
+            "--settle-seconds",
+            "2",
             "--rounds",
             "2",
             "--out",
@@ -1249,6 +1278,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((args.seconds, args.latency_seconds, args.rounds), (1, 3, 2));
+        assert_eq!(args.settle_seconds, 2);
         assert_eq!(args.out, PathBuf::from("/tmp/b.md"));
         assert!(!args.oha);
         assert_eq!(args.v8_flags, ["--max-semi-space-size=1"]);

@@ -167,6 +167,8 @@ pub struct Report {
     pub seconds: u32,
     /// How long each latency run of a worker lasts (nginx's and the origin's last `seconds`).
     pub latency_seconds: u32,
+    /// How long a worker serves the row at its rate, unmeasured, straight before each latency run.
+    pub settle_seconds: u32,
     pub rounds: usize,
     pub connections: usize,
     pub clients: u32,
@@ -509,12 +511,16 @@ impl Report {
             "- **p50 / p99 / p99.9**: open loop at the row's rate (half the slowest system's \
              req/s, the same for every system of the row), {} s per run of a worker ({} s for \
              nginx and the origin, which have no collector), after both workers restarted and \
-             served one {} s run of each row at its rate; each latency counts from when the \
+             served one {} s run of each row at its rate, and each run of a worker straight \
+             after {} s of the same load, unmeasured (back from a pause, V8 starts a worker's \
+             young generation small and its scavenges short: a run straight after a pause \
+             measures that transient, not the worker under steady traffic); each latency counts \
+             from when the \
              rate timer released the request, not from when a connection was free to send it \
              (corrected for coordinated omission, as oha's `--latency-correction` does). A \
              worker's p99 is set by its young-generation collections, which come every 0.1 to \
              3 s under this load: a run must be long enough to hold several.",
-            self.latency_seconds, self.seconds, self.seconds
+            self.latency_seconds, self.seconds, self.seconds, self.settle_seconds
         );
         if self.traced() {
             let _ = writeln!(
