@@ -8,7 +8,9 @@
 //!   hono-rate-limiter), bundled with the pinned esbuild, served by the same workerd;
 //! - **nginx**: `bench/nginx/nginx.conf.template` filled from the policy (`limit_req` per
 //!   `CF-Connecting-IP`, a CORS `map`, `proxy_cache`), one worker process;
-//! - **origin**: the demo origin alone, the floor.
+//! - **origin**: the demo origin alone, the network's floor;
+//! - **floor**: `bench/floor/floor.js`, the least a worker can do to give each row its answer,
+//!   served by the same workerd: the runtime's floor, what both workers pay before their own work.
 //!
 //! Rows: a proxied miss, a cache hit, a CORS preflight, a request the rate limiter refuses. The
 //! two workers run in raw workerd, each given a Cache API by `bench/cache/cache.js` (an
@@ -36,7 +38,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use wyn_edge_tests::load::{Outcome, Spec};
+use wyn_edge_tests::load::{Clients, Outcome, Spec};
 use wyn_edge_tests::peers::report::{self, Cell, Report, RowReport, Traced};
 use wyn_edge_tests::peers::rows::{ALLOWED_ORIGIN, Expect, LIMITED_CLIENT, RUNTIME, Row, rows};
 use wyn_edge_tests::peers::{self, gc, policy, whole_number};
@@ -104,6 +106,7 @@ enum Kind {
     Hono,
     Nginx,
     Origin,
+    Floor,
 }
 
 struct System<'a> {
@@ -136,8 +139,8 @@ fn main() -> Result<()> {
     // Each cell runs twice per round (rate, then latency), plus checks, warm-ups and start-ups,
     // and the traced phase: a warm-up and a run of each row on each worker. Runs of a worker's
     // latency (its rounds and the traced one) last `latency_seconds`, after `settle_seconds`.
-    let long = 2 * 4 * (args.rounds as u64 + 1);
-    let short = 2 * 4 * 4 * args.rounds as u64 + 32 + 2 * 4 * 2 - long;
+    let long = 3 * 4 * (args.rounds as u64 + 1);
+    let short = 2 * 5 * 4 * args.rounds as u64 + 40 + 3 * 4 * 2 - long;
     let limit = 600
         + short * (u64::from(args.seconds) + 3)
         + long * (u64::from(args.latency_seconds + args.settle_seconds) + 3);
@@ -190,16 +193,30 @@ fn run(args: &Args) -> Result<()> {
         &args.v8_flags,
         true,
     )?;
+    let mut floor_workerd = Edge::start_workerd_module(
+        "peers-floor-workerd",
+        &root.join("bench/floor/floor.js"),
+        &[("ORIGIN_URL", origin.url.as_str())],
+        &[],
+        &args.v8_flags,
+        false,
+    )?;
     let nginx = start_nginx(&root, &work, &config, origin.addr)?;
     eprintln!(
-        "bench-peers: up in {:.0?}: ours {}, Hono {}, nginx {}",
+        "bench-peers: up in {:.0?}: ours {}, Hono {}, nginx {}, floor {}",
         started.elapsed(),
         ours_workerd.url,
         hono_workerd.url,
-        nginx
+        nginx,
+        floor_workerd.url
     );
 
-    let rate_systems = systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
+    let workerds = Workerds {
+        ours: &ours_workerd,
+        hono: &hono_workerd,
+        floor: &floor_workerd,
+    };
+    let rate_systems = systems(&workerds, nginx, origin.addr)?;
     let rows = rows(args.clients);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -264,7 +281,13 @@ fn run(args: &Args) -> Result<()> {
     // with the same number of requests behind them. (nginx and the origin have no such heap.)
     ours_workerd.restart()?;
     hono_workerd.restart()?;
-    let systems = systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
+    floor_workerd.restart()?;
+    let workerds = Workerds {
+        ours: &ours_workerd,
+        hono: &hono_workerd,
+        floor: &floor_workerd,
+    };
+    let systems = systems(&workerds, nginx, origin.addr)?;
     let edges: Vec<&System<'_>> = systems.iter().filter(|s| s.edge.is_some()).collect();
     warm_up(args, &rows, &rates, &edges)?;
     for round in 1..=args.rounds {
@@ -304,13 +327,18 @@ fn run(args: &Args) -> Result<()> {
         &rows,
         &rates,
         &counter,
-        [&mut ours_workerd, &mut hono_workerd],
+        [&mut ours_workerd, &mut hono_workerd, &mut floor_workerd],
     )
     .unwrap_or_else(|e| {
         eprintln!("bench-peers: the traced phase failed, so the document goes without it: {e:#}");
         Vec::new()
     });
-    let systems = self::systems(&ours_workerd, &hono_workerd, nginx, origin.addr)?;
+    let workerds = Workerds {
+        ours: &ours_workerd,
+        hono: &hono_workerd,
+        floor: &floor_workerd,
+    };
+    let systems = self::systems(&workerds, nginx, origin.addr)?;
 
     let out = if args.out.is_absolute() {
         args.out.clone()
@@ -345,6 +373,7 @@ fn run(args: &Args) -> Result<()> {
                 traced: traced.get(r).cloned().unwrap_or_default(),
             })
             .collect(),
+        workers: vec![0, 1, 4],
         seconds: args.seconds,
         latency_seconds: args.latency_seconds,
         settle_seconds: args.settle_seconds,
@@ -365,28 +394,31 @@ fn run(args: &Args) -> Result<()> {
         out.display(),
         started.elapsed()
     );
-    drop((ours_workerd, hono_workerd));
+    drop((ours_workerd, hono_workerd, floor_workerd));
     // The access log of a run is hundreds of megabytes; nothing reads it afterwards.
     let _ = std::fs::remove_file(work.join("nginx/access.log"));
     Ok(())
 }
 
-/// The two workers, in the report's order.
-fn workers<'a>(ours: &'a Edge, hono: &'a Edge) -> Result<[System<'a>; 2]> {
+/// The three raw workerd processes: the two workers and the runtime's floor.
+struct Workerds<'a> {
+    ours: &'a Edge,
+    hono: &'a Edge,
+    floor: &'a Edge,
+}
+
+/// The workers and the floor, in the report's order.
+fn workers<'a>(w: &Workerds<'a>) -> Result<[System<'a>; 3]> {
     Ok([
-        System::worker("ours (wyn-edge)", Kind::Ours, ours)?,
-        System::worker("Hono", Kind::Hono, hono)?,
+        System::worker("ours (wyn-edge)", Kind::Ours, w.ours)?,
+        System::worker("Hono", Kind::Hono, w.hono)?,
+        System::worker("floor (workerd)", Kind::Floor, w.floor)?,
     ])
 }
 
-/// The four systems, in the report's order.
-fn systems<'a>(
-    ours: &'a Edge,
-    hono: &'a Edge,
-    nginx: SocketAddr,
-    origin: SocketAddr,
-) -> Result<[System<'a>; 4]> {
-    let [ours, hono] = workers(ours, hono)?;
+/// The five systems, in the report's order (ours, Hono and nginx first: the ratios' operands).
+fn systems<'a>(w: &Workerds<'a>, nginx: SocketAddr, origin: SocketAddr) -> Result<[System<'a>; 5]> {
+    let [ours, hono, floor] = workers(w)?;
     Ok([
         ours,
         hono,
@@ -402,6 +434,7 @@ fn systems<'a>(
             addr: origin,
             edge: None,
         },
+        floor,
     ])
 }
 
@@ -450,7 +483,7 @@ impl CellRuns {
         let latency = |p: f64| report::median(self.latency.iter().map(|r| r.outcome.percentile(p)));
         Cell {
             rps: report::median(self.rate.iter().map(|r| r.outcome.rps())),
-            cpu_us: (kind == Kind::Ours || kind == Kind::Hono)
+            cpu_us: matches!(kind, Kind::Ours | Kind::Hono | Kind::Floor)
                 .then(|| report::median(self.rate.iter().filter_map(|r| r.cpu_us))),
             p50: latency(50.0),
             p99: latency(99.0),
@@ -464,9 +497,7 @@ impl CellRuns {
                 .zip(&self.latency)
                 .map(|(rate, latency)| report::Round {
                     rps: rate.outcome.rps(),
-                    cpu_us: rate
-                        .cpu_us
-                        .filter(|_| kind == Kind::Ours || kind == Kind::Hono),
+                    cpu_us: rate.cpu_us,
                     p50: latency.outcome.percentile(50.0),
                     p99: latency.outcome.percentile(99.0),
                 })
@@ -518,7 +549,7 @@ fn measure(
 /// pause V8 starts a worker's young generation small again and grows it over the first seconds
 /// of load, and its scavenges lengthen as it grows: a run straight after a pause measured that
 /// transient, and how long the pause had been (the order of the systems) moved the run's p99 by
-/// up to 2x (`make bench-ab`, 429 row: ours 35 to 37 ms after 30 s idle against 61 to 77 ms straight
+/// up to 2x (`make bench-ab`, 429 row: ours 35 to 38 ms after 30 s idle against 60 to 77 ms straight
 /// after a run). Under production traffic a worker is not back from idle every 15 s.
 fn settle(args: &Args, row: &Row, system: &System<'_>, rate: f64) -> Result<()> {
     if system.edge.is_some() {
@@ -588,30 +619,31 @@ fn measure_now(
 /// The V8 flag that logs a line per collection, which [`gc::profile`] reads.
 const TRACE_GC: &str = "--trace-gc-nvp";
 
-/// The last phase: both workers restart with [`TRACE_GC`] added to their V8 flags and serve the
-/// latency phase's warm-up, then each row runs once on each worker in open loop at its rate. Per
-/// row, each worker's run (ours first) and its collections, read from the part of workerd's log
-/// the run wrote.
+/// The last phase: both workers and the floor restart with [`TRACE_GC`] added to their V8 flags
+/// and serve the latency phase's warm-up, then each row runs once on each in open loop at its
+/// rate. Per row, each one's run (ours, Hono, the floor) and its collections, read from the part
+/// of workerd's log the run wrote.
 fn trace_gc(
     args: &Args,
     rows: &[Row],
     rates: &[f64],
     counter: &OriginCounter,
-    workers: [&mut Edge; 2],
+    workers: [&mut Edge; 3],
 ) -> Result<Vec<Vec<Traced>>> {
     let mut flags = args.v8_flags.clone();
     if !flags.iter().any(|f| f == TRACE_GC) {
         flags.push(TRACE_GC.to_owned());
     }
-    let [ours, hono] = workers;
+    let [ours, hono, floor] = workers;
     ours.restart_with_v8_flags(&flags)?;
     hono.restart_with_v8_flags(&flags)?;
-    let workers = self::workers(ours, hono)?;
-    eprintln!("gc: both workers restarted with {TRACE_GC}; warming up");
+    floor.restart_with_v8_flags(&flags)?;
+    let workers = self::workers(&Workerds { ours, hono, floor })?;
+    eprintln!("gc: the workers and the floor restarted with {TRACE_GC}; warming up");
     warm_up(args, rows, rates, &workers.iter().collect::<Vec<_>>())?;
     let mut traced = Vec::new();
     for (r, (row, rate)) in rows.iter().zip(rates).enumerate() {
-        let mut runs: Vec<Option<Traced>> = vec![None, None];
+        let mut runs: Vec<Option<Traced>> = vec![None, None, None];
         for w in peers::order(workers.len(), r) {
             let system = &workers[w];
             let t = traced_run(counter, args, row, system, *rate)
@@ -762,6 +794,21 @@ fn check(client: &reqwest::blocking::Client, row: &Row, system: &System<'_>) -> 
         let r = send("203.0.113.1")?;
         return Ok(format!("{} (the origin answers directly)", r.status()));
     }
+    if system.kind == Kind::Floor {
+        // No policy to check: only that it gives the row's answer.
+        let client = match &row.clients {
+            Clients::Fixed(ip) => ip.as_str(),
+            Clients::Rotate(_) => "203.0.113.1",
+        };
+        let r = send(client)?;
+        ensure!(
+            r.status().as_u16() == row.expect.status(),
+            "expected {}, got {}",
+            row.expect.status(),
+            r.status()
+        );
+        return Ok(format!("{} (the runtime's floor: no policy)", r.status()));
+    }
     match row.expect {
         Expect::Miss => {
             let first = send("203.0.113.1")?;
@@ -805,7 +852,7 @@ fn check(client: &reqwest::blocking::Client, row: &Row, system: &System<'_>) -> 
                 Kind::Ours => ensure!(evidence.contains(";hit"), "Cache-Status: {evidence}"),
                 Kind::Nginx => ensure!(evidence == "HIT", "X-Cache-Status: {evidence}"),
                 Kind::Hono => ensure!(evidence == "HIT", "CF-Cache-Status: {evidence}"),
-                Kind::Origin => {}
+                Kind::Origin | Kind::Floor => {}
             }
             // The same job: both workers' answers carry the request id and the limit's state.
             if matches!(system.kind, Kind::Ours | Kind::Hono) {
@@ -1238,6 +1285,11 @@ fn notes() -> Vec<String> {
          check asks for both).",
         "The origin alone answers the same requests with no policy: the OPTIONS of row 3 gets its \
          405, the others 200.",
+        "The floor (`bench/floor/floor.js`) is the least a worker in the same workerd can do to \
+         give each row its answer, with no policy, metrics or checks: the preflight's 204 with \
+         fixed CORS headers and the 429 on the spot, the miss passed to the origin as is, the hit \
+         served from a module variable filled once. Its CPU and tail are what the runtime itself \
+         costs at the row's rate, under both workers' own work.",
     ]
     .into_iter()
     .map(str::to_owned)

@@ -163,6 +163,9 @@ pub struct Report {
     pub tools: Vec<(String, String)>,
     pub sizes: Vec<(String, u64, u64)>,
     pub systems: Vec<String>,
+    /// The systems (indices into [`Report::systems`]) whose p99 each round lists: the workers
+    /// and the runtime's floor, whose tails move with their collectors.
+    pub workers: Vec<usize>,
     pub rows: Vec<RowReport>,
     pub seconds: u32,
     /// How long each latency run of a worker lasts (nginx's and the origin's last `seconds`).
@@ -384,35 +387,69 @@ impl Report {
         out
     }
 
-    /// Each round's p99 of the two workers, side by side: how far a single run's tail moves.
+    /// Each round's p99 of the workers (and the floor), side by side: how far a single run's tail
+    /// moves.
     fn p99_rounds(&self) -> String {
         let rounds = self.rounds;
-        if rounds == 0 {
+        if rounds == 0 || self.workers.is_empty() {
             return String::new();
         }
-        let mut md =
-            "\nEach round's p99 (ms), ours / Hono, in the order the rounds ran:\n\n| row |"
-                .to_owned();
+        let names: Vec<&str> = self
+            .workers
+            .iter()
+            .filter_map(|&w| self.systems.get(w).map(String::as_str))
+            .collect();
+        let mut md = format!(
+            "\nEach round's p99 (ms), {}, in the order the rounds ran:\n\n| row |",
+            names.join(" / ")
+        );
         for round in 1..=rounds {
             let _ = write!(md, " round {round} |");
         }
         let _ = writeln!(md, "\n|---|{}", "---:|".repeat(rounds));
         for row in &self.rows {
-            let [ours, hono, ..] = row.cells.as_slice() else {
-                continue;
-            };
             let _ = write!(md, "| {} |", row.title);
             for round in 0..rounds {
-                match (ours.rounds.get(round), hono.rounds.get(round)) {
-                    (Some(a), Some(b)) => {
-                        let _ = write!(md, " {:.1} / {:.1} |", a.p99, b.p99);
-                    }
-                    _ => md.push_str(" - |"),
-                }
+                let p99s: Vec<String> = self
+                    .workers
+                    .iter()
+                    .map(|&w| {
+                        row.cells
+                            .get(w)
+                            .and_then(|c| c.rounds.get(round))
+                            .map_or_else(|| "-".to_owned(), |r| format!("{:.1}", r.p99))
+                    })
+                    .collect();
+                let _ = write!(md, " {} |", p99s.join(" / "));
             }
             md.push('\n');
         }
         md
+    }
+
+    /// The systems as the letters [`Report::order_text`] uses: "A ours (wyn-edge), B Hono, ...".
+    fn letters(&self) -> String {
+        let named: Vec<String> = self
+            .systems
+            .iter()
+            .zip('A'..='Z')
+            .map(|(name, letter)| format!("{letter} {name}"))
+            .collect();
+        named.join(", ")
+    }
+
+    /// The first four rounds' order, one letter per system: "B C D A, B A D C, ...".
+    fn order_text(&self) -> String {
+        let n = self.systems.len().min(26);
+        let rounds: Vec<String> = (1..=4)
+            .map(|round| {
+                let letters: Vec<String> = super::order(n, round)
+                    .filter_map(|s| ('A'..='Z').nth(s).map(String::from))
+                    .collect();
+                letters.join(" ")
+            })
+            .collect();
+        format!("{}, ...", rounds.join(", "))
     }
 
     /// Whether any row has traced runs.
@@ -426,9 +463,9 @@ impl Report {
         let _ = writeln!(md, "\n## Where the tails come from\n");
         let _ = writeln!(
             md,
-            "After the latency rounds, both workers restart with `--trace-gc-nvp` added to their \
-             V8 flags, serve the latency phase's warm-up, then run each row once in open loop at \
-             its rate, {} s. V8 logs a line per collection; each run's figures sum the lines \
+            "After the latency rounds, both workers (and the floor) restart with `--trace-gc-nvp` \
+             added to their V8 flags, serve the latency phase's warm-up, then run each row once \
+             in open loop at its rate, {} s. V8 logs a line per collection; each run's figures sum the lines \
              it added, over the isolates of the worker's process (the worker's and the cache \
              service's, which share its thread). JS KB: V8's `allocated` (the heap's growth \
              since the previous collection) summed; survivors: young bytes a scavenge kept \
@@ -449,8 +486,11 @@ impl Report {
             for t in &row.traced {
                 let _ = writeln!(md, "{}", traced_line(t));
             }
-            if let [a, b, ..] = row.traced.as_slice() {
+            if let [a, b, rest @ ..] = row.traced.as_slice() {
                 let _ = writeln!(md, "\n{}", compare(a, b));
+                if let Some(floor) = rest.first() {
+                    let _ = writeln!(md, "\n{}", compare(floor, a));
+                }
             }
             let malformed: u64 = row.traced.iter().map(|t| t.gc.malformed).sum();
             if malformed > 0 {
@@ -475,8 +515,8 @@ impl Report {
         let _ = writeln!(
             md,
             "wyn-edge (ours) against two peers doing the same job with the shipped WYN policy \
-             (`wrangler.toml`, `[vars.EDGE]`), and the demo origin alone as the floor, on one \
-             machine in one run.\n"
+             (`wrangler.toml`, `[vars.EDGE]`), the demo origin alone as the network's floor and a \
+             worker doing the least each row needs as the runtime's, on one machine in one run.\n"
         );
         let _ = writeln!(md, "## Machine\n");
         for (k, v) in &self.machine {
@@ -494,10 +534,12 @@ impl Report {
         let _ = writeln!(md, "\n## Method\n");
         let _ = writeln!(
             md,
-            "- Systems one after the other, each round led by the next one and every other round \
-             going the other way (with A ours, B Hono: B C D A, C B A D, D A B C, A D C B, ...), so \
-             that no system always runs straight after the same one; {} rounds of every row; each \
-             cell is the median over the rounds. All traffic stays on 127.0.0.1.",
+            "- Systems one after the other, in the order {} (`peers::order`, with {}), each round \
+             running every row in its order: no system runs twice in a row or always straight \
+             after the same one; {} rounds of every row; each cell is the median over the rounds. \
+             All traffic stays on 127.0.0.1.",
+            self.order_text(),
+            self.letters(),
             self.rounds
         );
         let _ = writeln!(
@@ -709,7 +751,9 @@ mod tests {
                 "Hono".into(),
                 "nginx".into(),
                 "origin".into(),
+                "floor".into(),
             ],
+            workers: vec![0, 1, 4],
             rows: vec![RowReport {
                 title: "Miss".into(),
                 request: "GET /api/health".into(),
@@ -720,6 +764,7 @@ mod tests {
                     cell(8000.0, 4.0),
                     cell(18000.0, 1.0),
                     cell(30000.0, 0.5),
+                    cell(9500.0, 0.75),
                 ],
                 traced: vec![],
             }],
@@ -733,7 +778,12 @@ mod tests {
         assert!(md.contains("| Miss | 1.12 | 0.50 | 1.12 | 1.00 | 1.00 | 0.50 | 0.50 | 2.00 |"));
         assert!(md.contains(
             "| row | round 1 | round 2 | round 3 |\n|---|---:|---:|---:|\n\
-             | Miss | 2.0 / 4.0 | 2.0 / 4.0 | 2.0 / 4.0 |\n"
+             | Miss | 2.0 / 4.0 / 0.8 | 2.0 / 4.0 / 0.8 | 2.0 / 4.0 / 0.8 |\n"
+        ));
+        assert!(md.contains("Each round's p99 (ms), ours / Hono / floor, in the order"));
+        assert!(md.contains(
+            "in the order B C D E A, B A E D C, D E A B C, D C B A E, ... (`peers::order`, with A \
+             ours, B Hono, C nginx, D origin, E floor)"
         ));
         assert!(md.contains("- Raw workerd runs with V8's defaults, as workerd ships them."));
         let flagged = Report {
@@ -787,7 +837,11 @@ mod tests {
                 runtime: "raw workerd".into(),
                 rate: 3400.0,
                 cells: vec![Cell::default(); 4],
-                traced: vec![traced("ours", 6.5, ours), traced("Hono", 4.25, hono)],
+                traced: vec![
+                    traced("ours", 6.5, ours),
+                    traced("Hono", 4.25, hono),
+                    traced("floor", 9.0, hono),
+                ],
             }],
             ..Report::default()
         };
@@ -808,7 +862,11 @@ mod tests {
              requests against 1700, pausing 18.00 ms on average against 12.00 (longest 23.00 \
              against 13.00); run p99 6.500 ms against 4.250."
         ));
-        assert!(md.contains("2 GC lines of these runs could not be read and were skipped."));
+        assert!(md.contains(
+            "floor allocated 8.00 KB of JS per request against ours's 4.00, scavenged every 1700 \
+             requests against 3400"
+        ));
+        assert!(md.contains("4 GC lines of these runs could not be read and were skipped."));
 
         let idle = Profile {
             requests: 100,
