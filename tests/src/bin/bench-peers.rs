@@ -211,12 +211,13 @@ fn run(args: &Args) -> Result<()> {
         floor_workerd.url
     );
 
-    let workerds = Workerds {
-        ours: &ours_workerd,
-        hono: &hono_workerd,
-        floor: &floor_workerd,
-    };
-    let rate_systems = systems(&workerds, nginx, origin.addr)?;
+    let rate_systems = systems(
+        &ours_workerd,
+        &hono_workerd,
+        &floor_workerd,
+        nginx,
+        origin.addr,
+    )?;
     let rows = rows(args.clients);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -282,12 +283,13 @@ fn run(args: &Args) -> Result<()> {
     ours_workerd.restart()?;
     hono_workerd.restart()?;
     floor_workerd.restart()?;
-    let workerds = Workerds {
-        ours: &ours_workerd,
-        hono: &hono_workerd,
-        floor: &floor_workerd,
-    };
-    let systems = systems(&workerds, nginx, origin.addr)?;
+    let systems = systems(
+        &ours_workerd,
+        &hono_workerd,
+        &floor_workerd,
+        nginx,
+        origin.addr,
+    )?;
     let edges: Vec<&System<'_>> = systems.iter().filter(|s| s.edge.is_some()).collect();
     warm_up(args, &rows, &rates, &edges)?;
     for round in 1..=args.rounds {
@@ -333,12 +335,13 @@ fn run(args: &Args) -> Result<()> {
         eprintln!("bench-peers: the traced phase failed, so the document goes without it: {e:#}");
         Vec::new()
     });
-    let workerds = Workerds {
-        ours: &ours_workerd,
-        hono: &hono_workerd,
-        floor: &floor_workerd,
-    };
-    let systems = self::systems(&workerds, nginx, origin.addr)?;
+    let systems = self::systems(
+        &ours_workerd,
+        &hono_workerd,
+        &floor_workerd,
+        nginx,
+        origin.addr,
+    )?;
 
     let out = if args.out.is_absolute() {
         args.out.clone()
@@ -373,7 +376,11 @@ fn run(args: &Args) -> Result<()> {
                 traced: traced.get(r).cloned().unwrap_or_default(),
             })
             .collect(),
-        workers: vec![0, 1, 4],
+        workers: systems
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.edge.map(|_| i))
+            .collect(),
         seconds: args.seconds,
         latency_seconds: args.latency_seconds,
         settle_seconds: args.settle_seconds,
@@ -400,25 +407,24 @@ fn run(args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The three raw workerd processes: the two workers and the runtime's floor.
-struct Workerds<'a> {
-    ours: &'a Edge,
-    hono: &'a Edge,
-    floor: &'a Edge,
-}
-
-/// The workers and the floor, in the report's order.
-fn workers<'a>(w: &Workerds<'a>) -> Result<[System<'a>; 3]> {
+/// The two workers and the runtime's floor, in the report's order.
+fn workers<'a>(ours: &'a Edge, hono: &'a Edge, floor: &'a Edge) -> Result<[System<'a>; 3]> {
     Ok([
-        System::worker("ours (wyn-edge)", Kind::Ours, w.ours)?,
-        System::worker("Hono", Kind::Hono, w.hono)?,
-        System::worker("floor (workerd)", Kind::Floor, w.floor)?,
+        System::worker("ours (wyn-edge)", Kind::Ours, ours)?,
+        System::worker("Hono", Kind::Hono, hono)?,
+        System::worker("floor (workerd)", Kind::Floor, floor)?,
     ])
 }
 
 /// The five systems, in the report's order (ours, Hono and nginx first: the ratios' operands).
-fn systems<'a>(w: &Workerds<'a>, nginx: SocketAddr, origin: SocketAddr) -> Result<[System<'a>; 5]> {
-    let [ours, hono, floor] = workers(w)?;
+fn systems<'a>(
+    ours: &'a Edge,
+    hono: &'a Edge,
+    floor: &'a Edge,
+    nginx: SocketAddr,
+    origin: SocketAddr,
+) -> Result<[System<'a>; 5]> {
+    let [ours, hono, floor] = workers(ours, hono, floor)?;
     Ok([
         ours,
         hono,
@@ -483,7 +489,10 @@ impl CellRuns {
         let latency = |p: f64| report::median(self.latency.iter().map(|r| r.outcome.percentile(p)));
         Cell {
             rps: report::median(self.rate.iter().map(|r| r.outcome.rps())),
-            cpu_us: matches!(kind, Kind::Ours | Kind::Hono | Kind::Floor)
+            cpu_us: self
+                .rate
+                .iter()
+                .any(|r| r.cpu_us.is_some())
                 .then(|| report::median(self.rate.iter().filter_map(|r| r.cpu_us))),
             p50: latency(50.0),
             p99: latency(99.0),
@@ -638,7 +647,7 @@ fn trace_gc(
     ours.restart_with_v8_flags(&flags)?;
     hono.restart_with_v8_flags(&flags)?;
     floor.restart_with_v8_flags(&flags)?;
-    let workers = self::workers(&Workerds { ours, hono, floor })?;
+    let workers = self::workers(ours, hono, floor)?;
     eprintln!("gc: the workers and the floor restarted with {TRACE_GC}; warming up");
     warm_up(args, rows, rates, &workers.iter().collect::<Vec<_>>())?;
     let mut traced = Vec::new();
