@@ -11,8 +11,8 @@
 //! (the current build with the policy as it is) always runs.
 //!
 //! Usage: `bench-ab [--row miss|hit|preflight|429] [--seconds N] [--rounds N] [--connections N]
-//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]... [--floor]`. With
-//! `--rate` each run is open loop at that rate and the table also shows p50/p99. `--v8-flag`
+//! [--rate REQ_PER_SEC] [--variant NAME=JSON]... [--build NAME=DIR]... [--v8-flag FLAG]...
+//! [--floor]`. With `--rate` each run is open loop at that rate and the table also shows p50/p99. `--v8-flag`
 //! passes a V8 flag to every raw workerd (ours and Hono's alike). `--floor` adds the runtime's
 //! floor: a JavaScript worker that answers every request with the row's status and does nothing
 //! else, so what the runtime itself costs (and where its tail lies) shows beside both workers.

@@ -285,6 +285,14 @@ fn compare(a: &Traced, b: &Traced) -> String {
     line
 }
 
+/// System `i`'s letter in the Method section: A, B, ... (`?` past Z).
+fn letter(i: usize) -> char {
+    u8::try_from(i)
+        .ok()
+        .filter(|&i| i < 26)
+        .map_or('?', |i| char::from(b'A' + i))
+}
+
 fn statuses(list: &[(u16, u64)]) -> String {
     let parts: Vec<String> = list.iter().map(|(s, n)| format!("{s}: {n}")).collect();
     parts.join(", ")
@@ -429,22 +437,18 @@ impl Report {
 
     /// The systems as the letters [`Report::order_text`] uses: "A ours (wyn-edge), B Hono, ...".
     fn letters(&self) -> String {
-        let named: Vec<String> = self
-            .systems
-            .iter()
-            .zip('A'..='Z')
-            .map(|(name, letter)| format!("{letter} {name}"))
+        let named: Vec<String> = (self.systems.iter().enumerate())
+            .map(|(i, name)| format!("{} {name}", letter(i)))
             .collect();
         named.join(", ")
     }
 
     /// The first four rounds' order, one letter per system: "B C D A, B A D C, ...".
     fn order_text(&self) -> String {
-        let n = self.systems.len().min(26);
         let rounds: Vec<String> = (1..=4)
             .map(|round| {
-                let letters: Vec<String> = super::order(n, round)
-                    .filter_map(|s| ('A'..='Z').nth(s).map(String::from))
+                let letters: Vec<String> = super::order(self.systems.len(), round)
+                    .map(|s| letter(s).to_string())
                     .collect();
                 letters.join(" ")
             })
@@ -465,8 +469,8 @@ impl Report {
             md,
             "After the latency rounds, both workers (and the floor) restart with `--trace-gc-nvp` \
              added to their V8 flags, serve the latency phase's warm-up, then run each row once \
-             in open loop at its rate, {} s. V8 logs a line per collection; each run's figures sum the lines \
-             it added, over the isolates of the worker's process (the worker's and the cache \
+             in open loop at its rate, {} s. V8 logs a line per collection; each run's figures \
+             sum the lines it added, over the isolates of the worker's process (the worker's and the cache \
              service's, which share its thread). JS KB: V8's `allocated` (the heap's growth \
              since the previous collection) summed; survivors: young bytes a scavenge kept \
              (`new_space_survived`); handles: global handles a scavenge copied \
@@ -557,9 +561,8 @@ impl Report {
              after {} s of the same load, unmeasured (back from a pause, V8 starts a worker's \
              young generation small and its scavenges short: a run straight after a pause \
              measures that transient, not the worker under steady traffic); each latency counts \
-             from when the \
-             rate timer released the request, not from when a connection was free to send it \
-             (corrected for coordinated omission, as oha's `--latency-correction` does). A \
+             from when the rate timer released the request, not from when a connection was free \
+             to send it (corrected for coordinated omission, as oha's `--latency-correction` does). A \
              worker's p99 is set by its young-generation collections, which come every 0.1 to \
              3 s under this load: a run must be long enough to hold several.",
             self.latency_seconds, self.seconds, self.seconds, self.settle_seconds
